@@ -1,0 +1,4 @@
+// dare/attention.hpp — every public header of the attention layer.
+#pragma once
+
+#include "dare/core.hpp"

@@ -1,0 +1,4 @@
+// dare/search.hpp — every public header of the search layer.
+#pragma once
+
+#include "dare/core.hpp"

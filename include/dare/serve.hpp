@@ -1,0 +1,4 @@
+// dare/serve.hpp — every public header of the serve layer.
+#pragma once
+
+#include "dare/core.hpp"

@@ -1,0 +1,4 @@
+// dare/train.hpp — every public header of the train layer.
+#pragma once
+
+#include "dare/core.hpp"
