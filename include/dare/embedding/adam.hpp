@@ -1,0 +1,324 @@
+// dare/embedding/adam.hpp — Adam on an embedding table, in PyTorch's two flavours.
+//
+// With step count t (the number of step() calls so far, this one included),
+// c1 = 1 - beta1^t and c2 = 1 - beta2^t, the two modes are:
+//
+// AdamMode::Dense — exactly torch.optim.Adam applied to the dense gradient of the table
+// (nn.Embedding(sparse=False) trained with torch.optim.Adam, the usual PyTorch set-up).
+// Every row takes part; rows the batch did not touch have gradient 0:
+//     m = m + (1 - beta1) * (g - m)                 (torch's lerp)
+//     v = beta2 * v + (1 - beta2) * g^2
+//     p = p - (lr / c1) * m / (sqrt(v) / sqrt(c2) + eps)
+//   so an untouched row's moments still decay and it keeps moving while m != 0. Cost:
+//   O(rows * dim) per step whatever the batch, one streaming pass over value, m and v (the
+//   touched rows are visited in id order inside that same pass, the untouched stretches
+//   between them run as flat SIMD loops over whole padded rows).
+//
+// AdamMode::Lazy — exactly torch.optim.SparseAdam. Only touched rows change, moments and
+// values alike; untouched rows keep m, v and p bit for bit. On a touched row:
+//     m = m + (1 - beta1) * (g - m);  v = v + (1 - beta2) * (g^2 - v)
+//     p = p - (lr * sqrt(c2) / c1) * m / (sqrt(v) + eps)
+//   Bias correction uses the global step count t, not the number of times the row was
+//   touched (as SparseAdam does). Note that eps is added to sqrt(v) before the bias
+//   correction here, after it in Dense mode: the two modes differ slightly even on a row
+//   touched at every step. Cost: O(touched rows * dim).
+//
+// Neither mode has weight decay or AMSGrad (DARE does not regularise embeddings).
+// State: t, m and v (rows x dim each, laid out like the table), saved with the
+// hyperparameters and the mode.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <istream>
+#include <ostream>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+#include <xsimd/xsimd.hpp>
+
+#include "dare/core/aligned.hpp"
+#include "dare/embedding/optimizer_common.hpp"
+
+namespace dare {
+
+/// Hyperparameters of TableAdam (PyTorch's defaults).
+struct AdamOptions {
+  double lr = 1e-3;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+};
+
+/// Which PyTorch optimizer TableAdam reproduces (see the note at the top of adam.hpp).
+enum class AdamMode : std::uint32_t {
+  Dense = 0,  ///< torch.optim.Adam on the dense gradient: every row, O(rows * dim) per step
+  Lazy = 1,   ///< torch.optim.SparseAdam: touched rows only, O(touched * dim) per step
+};
+
+namespace detail {
+
+/// The scalars of one Adam step, computed once per step in double and rounded to Scalar.
+template <class Scalar>
+struct AdamStepCoefficients {
+  Scalar one_minus_beta1;
+  Scalar beta2;
+  Scalar one_minus_beta2;
+  Scalar eps;
+  Scalar step_size;              ///< Dense: lr / c1; Lazy: lr * sqrt(c2) / c1
+  Scalar bias_correction2_sqrt;  ///< sqrt(c2) (Dense only)
+
+  static AdamStepCoefficients make(const AdamOptions& o, AdamMode mode, std::int64_t t) {
+    const double c1 = 1.0 - std::pow(o.beta1, static_cast<double>(t));
+    const double c2 = 1.0 - std::pow(o.beta2, static_cast<double>(t));
+    const double step_size = mode == AdamMode::Dense ? o.lr / c1 : o.lr * std::sqrt(c2) / c1;
+    return {static_cast<Scalar>(1.0 - o.beta1), static_cast<Scalar>(o.beta2),
+            static_cast<Scalar>(1.0 - o.beta2), static_cast<Scalar>(o.eps),
+            static_cast<Scalar>(step_size),     static_cast<Scalar>(std::sqrt(c2))};
+  }
+};
+
+/// torch.optim.Adam's update of one lane (a scalar or a batch) given its gradient `g`.
+template <class T, class Scalar>
+inline void adam_dense_lane(T& p, T& m, T& v, const T& g, const AdamStepCoefficients<Scalar>& c) {
+  m = m + T(c.one_minus_beta1) * (g - m);
+  v = T(c.beta2) * v + T(c.one_minus_beta2) * (g * g);
+  const T denom = lane_sqrt(v) / T(c.bias_correction2_sqrt) + T(c.eps);
+  p = p - T(c.step_size) * (m / denom);
+}
+
+/// torch.optim.SparseAdam's update of one lane of a touched row.
+template <class T, class Scalar>
+inline void adam_lazy_lane(T& p, T& m, T& v, const T& g, const AdamStepCoefficients<Scalar>& c) {
+  m = m + (g - m) * T(c.one_minus_beta1);
+  v = v + (g * g - v) * T(c.one_minus_beta2);
+  p = p - T(c.step_size) * (m / (lane_sqrt(v) + T(c.eps)));
+}
+
+/// Dense-mode update of `n` consecutive scalars of value `p` and moments `m`, `v`, with
+/// gradient `g` or, when `g` is null, gradient zero (the untouched rows). `Arch` picks the
+/// SIMD instruction set; `Simd = false` is the scalar reference.
+template <bool Simd, class Arch = xsimd::default_arch, class Scalar>
+inline void adam_dense_range(Scalar* p, Scalar* m, Scalar* v, const Scalar* g, Index n,
+                             const AdamStepCoefficients<Scalar>& c) {
+  // Instantiated twice so the zero-gradient stretches (nearly all of a step) compile
+  // without a gradient load.
+  const auto run = [&](auto has_grad) {
+    const auto body = [&](auto lanes, Index i) {
+      using T = typename decltype(lanes)::type;
+      T pi = load_lanes(lanes, p + i);
+      T mi = load_lanes(lanes, m + i);
+      T vi = load_lanes(lanes, v + i);
+      T gi = T(Scalar(0));
+      if constexpr (decltype(has_grad)::value) gi = load_lanes(lanes, g + i);
+      adam_dense_lane(pi, mi, vi, gi, c);
+      store_lanes(pi, p + i);
+      store_lanes(mi, m + i);
+      store_lanes(vi, v + i);
+    };
+    if constexpr (Simd) {
+      for_each_lane<Arch, Scalar>(n, body);
+    } else {
+      for_each_lane_scalar<Scalar>(n, body);
+    }
+  };
+  if (g) {
+    run(std::true_type{});
+  } else {
+    run(std::false_type{});
+  }
+}
+
+/// Lazy-mode update of one touched row (`n` = dim scalars).
+template <class Arch = xsimd::default_arch, class Scalar>
+inline void adam_lazy_row(Scalar* p, Scalar* m, Scalar* v, const Scalar* g, Index n,
+                          const AdamStepCoefficients<Scalar>& c) {
+  for_each_lane<Arch, Scalar>(n, [&](auto lanes, Index i) {
+    using T = typename decltype(lanes)::type;
+    T pi = load_lanes(lanes, p + i);
+    T mi = load_lanes(lanes, m + i);
+    T vi = load_lanes(lanes, v + i);
+    adam_lazy_lane(pi, mi, vi, load_lanes(lanes, g + i), c);
+    store_lanes(pi, p + i);
+    store_lanes(mi, m + i);
+    store_lanes(vi, v + i);
+  });
+}
+
+}  // namespace detail
+
+/// Adam on an EmbeddingTable from a SparseGrad, as torch.optim.Adam (AdamMode::Dense) or
+/// torch.optim.SparseAdam (AdamMode::Lazy). The table must outlive the optimizer.
+template <class Scalar, int Dim = Dynamic>
+class TableAdam : public detail::TableOptimizerBase<Scalar, Dim> {
+  using Base = detail::TableOptimizerBase<Scalar, Dim>;
+
+ public:
+  using typename Base::Grad;
+  using typename Base::Table;
+
+  /// Binds to `table` with zero moments and step count 0.
+  explicit TableAdam(EmbeddingTable<Scalar, Dim>& table, AdamOptions options = {},
+                     AdamMode mode = AdamMode::Dense)
+      : Base(table), mode_(mode) {
+    check_options(options);
+    DARE_CHECK_ARG(mode == AdamMode::Dense || mode == AdamMode::Lazy,
+                   "TableAdam: mode must be AdamMode::Dense or AdamMode::Lazy");
+    options_ = options;
+    const auto n = static_cast<std::size_t>(table.rows() * table.stride());
+    m_.assign(n, Scalar(0));
+    v_.assign(n, Scalar(0));
+  }
+
+  const AdamOptions& options() const noexcept { return options_; }
+  AdamMode mode() const noexcept { return mode_; }
+  /// Number of step() calls so far (restored by load()).
+  std::int64_t step_count() const noexcept { return step_; }
+
+  /// Changes the learning rate (for schedules).
+  void set_lr(double lr) {
+    detail::check_hyper("TableAdam", "lr", lr, 0.0, HUGE_VAL);
+    options_.lr = lr;
+  }
+
+  /// First and second moments of row `id` (dim() scalars each).
+  const Scalar* moment1(Index id) const {
+    DARE_ASSERT(id >= 0 && id < this->rows_);
+    return m_.data() + id * this->table_->stride();
+  }
+  const Scalar* moment2(Index id) const {
+    DARE_ASSERT(id >= 0 && id < this->rows_);
+    return v_.data() + id * this->table_->stride();
+  }
+
+  /// Applies one update from `grad` (see AdamMode). A bad id or width throws before
+  /// anything changes. An empty gradient still counts as a step (as in PyTorch).
+  void step(const Grad& grad) {
+    this->check_grad(grad, "TableAdam::step");
+    ++step_;
+    const auto c = detail::AdamStepCoefficients<Scalar>::make(options_, mode_, step_);
+    if (mode_ == AdamMode::Dense) {
+      dense_step(grad, c);
+    } else {
+      lazy_step(grad, c);
+    }
+  }
+
+  /// Appends the optimizer state as one record to `os`.
+  void save(std::ostream& os) const {
+    detail::BinaryWriter w(os);
+    this->write_header(w, detail::OptimizerKind::Adam);
+    w.u32(static_cast<std::uint32_t>(mode_));
+    w.f64(options_.lr);
+    w.f64(options_.beta1);
+    w.f64(options_.beta2);
+    w.f64(options_.eps);
+    w.u64(static_cast<std::uint64_t>(step_));
+    this->write_rows(w, m_.data());
+    this->write_rows(w, v_.data());
+    w.checksum();
+    w.check("an optimizer state");
+  }
+  void save(const std::string& path) const {
+    detail::save_file_atomically(path, "an optimizer state",
+                                 [this](std::ostream& os) { save(os); });
+  }
+
+  /// Reads a state record written by save(). The hyperparameters and step count are
+  /// restored (as PyTorch's load_state_dict does); the mode must match this optimizer's.
+  /// Errors name `name_for_errors` and the field; on error the optimizer is unchanged.
+  void load(std::istream& is, const std::string& name_for_errors) {
+    detail::BinaryReader r(is, name_for_errors);
+    this->read_header(r, detail::OptimizerKind::Adam);
+    const std::uint32_t mode = r.u32("mode");
+    if (mode != static_cast<std::uint32_t>(mode_))
+      r.fail("mode",
+             detail::concat("the state was saved in ", mode_name(mode),
+                            " mode but this optimizer runs in ", mode_name(mode_), " mode"));
+    AdamOptions options;
+    options.lr = detail::read_hyper(r, "lr", 0.0, HUGE_VAL);
+    options.beta1 = detail::read_hyper(r, "beta1", 0.0, 1.0);
+    options.beta2 = detail::read_hyper(r, "beta2", 0.0, 1.0);
+    options.eps = detail::read_hyper(r, "eps", 0.0, HUGE_VAL);
+    const std::uint64_t step = r.u64("step");
+    if (step > static_cast<std::uint64_t>(INT64_MAX)) r.fail("step", "step count out of range");
+    r.require_remaining(2 * this->block_bytes() + sizeof(std::uint64_t), "m");
+    AlignedVector<Scalar> m = this->read_rows(r, "m");
+    AlignedVector<Scalar> v = this->read_rows(r, "v");
+    r.verify_checksum();
+    options_ = options;
+    step_ = static_cast<std::int64_t>(step);
+    m_.swap(m);
+    v_.swap(v);
+  }
+  void load(const std::string& path) {
+    detail::load_file(path, "an optimizer state",
+                      [this](std::istream& is, const std::string& name) { load(is, name); });
+  }
+
+ private:
+  static void check_options(const AdamOptions& o) {
+    detail::check_hyper("TableAdam", "lr", o.lr, 0.0, HUGE_VAL);
+    detail::check_hyper("TableAdam", "beta1", o.beta1, 0.0, 1.0);
+    detail::check_hyper("TableAdam", "beta2", o.beta2, 0.0, 1.0);
+    detail::check_hyper("TableAdam", "eps", o.eps, 0.0, HUGE_VAL);
+  }
+
+  static const char* mode_name(std::uint32_t mode) noexcept {
+    return mode == static_cast<std::uint32_t>(AdamMode::Dense)  ? "Dense"
+           : mode == static_cast<std::uint32_t>(AdamMode::Lazy) ? "Lazy"
+                                                                : "an unknown";
+  }
+  static const char* mode_name(AdamMode mode) noexcept {
+    return mode_name(static_cast<std::uint32_t>(mode));
+  }
+
+  // One pass over the whole table in row order: the stretch of untouched rows before each
+  // touched row (gradient zero, run over whole padded rows: the zero padding stays zero),
+  // then the touched row with its gradient.
+  void dense_step(const Grad& grad, const detail::AdamStepCoefficients<Scalar>& c) {
+    Table& table = *this->table_;
+    const Index stride = table.stride();
+    const Index d = table.dim();
+    order_.clear();
+    for (Index s = 0; s < grad.size(); ++s) order_.emplace_back(grad.id(s), s);
+    std::sort(order_.begin(), order_.end());
+    Scalar* p = table.data();
+    Scalar* m = m_.data();
+    Scalar* v = v_.data();
+    const Scalar* const zero_grad = nullptr;
+    Index next = 0;  // first row not updated yet
+    for (const auto& [id, slot] : order_) {
+      const Index begin = next * stride;
+      detail::adam_dense_range<true>(p + begin, m + begin, v + begin, zero_grad,
+                                     (id - next) * stride, c);
+      const Index at = static_cast<Index>(id) * stride;
+      detail::adam_dense_range<true>(p + at, m + at, v + at, grad.row(slot), d, c);
+      next = static_cast<Index>(id) + 1;
+    }
+    const Index begin = next * stride;
+    detail::adam_dense_range<true>(p + begin, m + begin, v + begin, zero_grad,
+                                   (this->rows_ - next) * stride, c);
+  }
+
+  void lazy_step(const Grad& grad, const detail::AdamStepCoefficients<Scalar>& c) {
+    Table& table = *this->table_;
+    const Index stride = table.stride();
+    const Index d = table.dim();
+    for (Index s = 0; s < grad.size(); ++s) {
+      const Index at = static_cast<Index>(grad.id(s)) * stride;
+      detail::adam_lazy_row(table.data() + at, m_.data() + at, v_.data() + at, grad.row(s), d, c);
+    }
+  }
+
+  AdamOptions options_;
+  AdamMode mode_;
+  std::int64_t step_ = 0;
+  AlignedVector<Scalar> m_;
+  AlignedVector<Scalar> v_;
+  std::vector<std::pair<Id, Index>> order_;  // touched (id, slot) sorted by id; reused
+};
+
+}  // namespace dare
