@@ -2,3 +2,5 @@
 #pragma once
 
 #include "dare/core.hpp"
+#include "dare/attention/softmax_attention.hpp"
+#include "dare/attention/target_aggregation.hpp"

@@ -1,0 +1,115 @@
+// dare/attention/target_aggregation.hpp — attention-weighted sum of representation rows and
+// the target-aware representation (TR), with gradients.
+//
+// Design. u = Σ_i w_i r_i over the kept behaviours' representation rows, and the TR feature
+// tr = v ⊙ u with the target's representation v (DESIGN §1.3; it equals Σ_i w_i (r_i ⊙ v)
+// but costs one product per component instead of one per row). The model concatenates
+// [v, u, tr] as the prediction head's input, so the backward pass takes the upstream
+// gradients of u and tr separately and folds them into one vector
+//   g = du + dtr ⊙ v,   dw_i = <r_i, g>,   dr_i += w_i g,   dv += dtr ⊙ u.
+// g is never stored: each branch below instantiates the loops with the exact expression for
+// the gradients present, so there is no scratch buffer and no per-component null test.
+// The object holds only its width: one const instance serves every thread.
+#pragma once
+
+#include <type_traits>
+
+#include "dare/core/config.hpp"
+#include "dare/core/error.hpp"
+#include "dare/core/extent.hpp"
+
+namespace dare {
+
+/// Weighted aggregation of n rows with an optional target-aware product. `Dim` is the
+/// representation width or `Dynamic`.
+template <class Scalar, int Dim = Dynamic>
+class TargetAggregation {
+  static_assert(std::is_floating_point_v<Scalar>, "TargetAggregation needs a floating-point Scalar");
+
+ public:
+  using scalar_type = Scalar;
+  static constexpr int kDim = Dim;
+
+  /// `dim` is the row width; a fixed `Dim` checks it, a Dynamic one requires it.
+  explicit TargetAggregation(Index dim = Dim) : dim_(dim, "aggregation width") {}
+
+  Index dim() const noexcept { return dim_; }
+
+  /// u = Σ_i weights[i] · rows_i (rows_i at rows + i * row_stride); if `tr` is not nullptr,
+  /// tr = target ⊙ u (then `target` must not be nullptr either). With n = 0, u = 0.
+  void forward(const Scalar* weights, const Scalar* rows, Index row_stride, Index n,
+               const Scalar* target, Scalar* u, Scalar* tr) const {
+    check_block(rows, row_stride, n);
+    DARE_ASSERT(u != nullptr && (tr == nullptr || target != nullptr));
+    const Index d = dim();
+    for (Index c = 0; c < d; ++c) u[c] = 0;
+    for (Index i = 0; i < n; ++i) {
+      const Scalar w = weights[i];
+      const Scalar* r = rows + i * row_stride;
+      for (Index c = 0; c < d; ++c) u[c] += w * r[c];
+    }
+    if (tr != nullptr) {
+      for (Index c = 0; c < d; ++c) tr[c] = target[c] * u[c];
+    }
+  }
+
+  /// Given du = dL/du and dtr = dL/dtr (either may be nullptr, meaning zero): writes
+  /// dweights[i] = dL/dw_i (n values), accumulates drows_i += dL/dr_i (at
+  /// drows + i * drow_stride) and dtarget += dL/dv = dtr ⊙ u. `drows` and `dtarget` may be
+  /// nullptr to skip them; `target` and `u` are read only when `dtr` is given.
+  void backward(const Scalar* weights, const Scalar* rows, Index row_stride, Index n,
+                const Scalar* target, const Scalar* u, const Scalar* du, const Scalar* dtr,
+                Scalar* dweights, Scalar* drows, Index drow_stride, Scalar* dtarget) const {
+    check_block(rows, row_stride, n);
+    if (drows != nullptr) check_block(drows, drow_stride, n);
+    DARE_ASSERT(n == 0 || dweights != nullptr);
+    DARE_ASSERT(dtr == nullptr || (target != nullptr && u != nullptr));
+    if (du != nullptr && dtr != nullptr) {
+      rows_backward(weights, rows, row_stride, n, dweights, drows, drow_stride,
+                    [=](Index c) { return du[c] + dtr[c] * target[c]; });
+    } else if (du != nullptr) {
+      rows_backward(weights, rows, row_stride, n, dweights, drows, drow_stride,
+                    [=](Index c) { return du[c]; });
+    } else if (dtr != nullptr) {
+      rows_backward(weights, rows, row_stride, n, dweights, drows, drow_stride,
+                    [=](Index c) { return dtr[c] * target[c]; });
+    } else {
+      for (Index i = 0; i < n; ++i) dweights[i] = 0;
+    }
+    if (dtr != nullptr && dtarget != nullptr) {
+      const Index d = dim();
+      for (Index c = 0; c < d; ++c) dtarget[c] += dtr[c] * u[c];
+    }
+  }
+
+ private:
+  void check_block(const Scalar* rows, Index stride, Index n) const {
+    DARE_ASSERT(n >= 0);
+    DARE_ASSERT(n == 0 || (rows != nullptr && stride >= dim()));
+    (void)rows;
+    (void)stride;
+    (void)n;
+  }
+
+  // `grad(c)` is component c of g = dL/du + dL/dtr ⊙ v.
+  template <class Grad>
+  void rows_backward(const Scalar* weights, const Scalar* rows, Index row_stride, Index n,
+                     Scalar* dweights, Scalar* drows, Index drow_stride, Grad grad) const noexcept {
+    const Index d = dim();
+    for (Index i = 0; i < n; ++i) {
+      const Scalar* r = rows + i * row_stride;
+      Scalar dot = 0;
+      for (Index c = 0; c < d; ++c) dot += r[c] * grad(c);
+      dweights[i] = dot;
+      if (drows != nullptr) {
+        const Scalar w = weights[i];
+        Scalar* dr = drows + i * drow_stride;
+        for (Index c = 0; c < d; ++c) dr[c] += w * grad(c);
+      }
+    }
+  }
+
+  Extent<Dim> dim_;
+};
+
+}  // namespace dare

@@ -1,0 +1,115 @@
+// dare/nn/prelu.hpp — parametric ReLU, y = x for x > 0 and a·x otherwise.
+//
+// Design. As torch.nn.PReLU(num_parameters, init): either one slope shared by all features
+// (the reference uses PReLU(num_parameters=1, init=0.1) everywhere) or one per feature row.
+// The slope's gradient is Σ x·dy over the non-positive inputs, the input's gradient dy or
+// a·dy, both with torch's convention at x = 0 (the negative branch). The input copy for
+// backward lives in a member matrix reused across calls of the same batch size.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <Eigen/Core>
+
+#include "dare/core/config.hpp"
+#include "dare/core/error.hpp"
+#include "dare/nn/parameter.hpp"
+
+namespace dare::nn {
+
+/// Parametric ReLU over `features` rows with one shared slope or one slope per row.
+template <class Scalar>
+class PReLU {
+ public:
+  using Matrix = nn::Matrix<Scalar>;
+
+  /// The reference's initial slope.
+  static constexpr double kDefaultInit = 0.1;
+
+  /// `num_slopes` is 1 (shared) or `features` (per row); the slope parameter is named
+  /// "<name>.weight" and is not weight-decayed.
+  explicit PReLU(Index features, Index num_slopes = 1, Scalar init = Scalar(kDefaultInit),
+                 const std::string& name = "prelu")
+      : name_(name), features_(features), slope_(name + ".weight", checked_slopes(features, num_slopes, name), 1, false) {
+    slope_.value.setConstant(init);
+  }
+
+  Index features() const noexcept { return features_; }
+  Index num_slopes() const noexcept { return slope_.value.rows(); }
+  const std::string& name() const noexcept { return name_; }
+
+  /// y = prelu(x) for x of shape features x B (y may be x); keeps a copy of x for backward.
+  void forward(const Matrix& x, Matrix& y) {
+    DARE_CHECK_ARG(x.rows() == features_, "PReLU '", name_, "': input has ", x.rows(),
+                   " rows but the layer has ", features_, " features");
+    x_ = x;
+    y.resize(x_.rows(), x_.cols());
+    const bool shared = num_slopes() == 1;
+    const Scalar* a = slope_.value.data();
+    for (Index j = 0; j < x_.cols(); ++j) {
+      const Scalar* xc = x_.col(j).data();
+      Scalar* yc = y.col(j).data();
+      for (Index i = 0; i < features_; ++i) {
+        const Scalar s = shared ? a[0] : a[i];
+        yc[i] = xc[i] > 0 ? xc[i] : s * xc[i];
+      }
+    }
+  }
+
+  /// Accumulates the slope gradient for the last forward input; if `dx` is not nullptr,
+  /// writes dx = dL/dx (it may be the same matrix as dy).
+  void backward(const Matrix& dy, Matrix* dx) {
+    DARE_CHECK_ARG(dy.rows() == features_ && dy.cols() == x_.cols(), "PReLU '", name_,
+                   "': gradient is ", dy.rows(), "x", dy.cols(), " but the last forward output was ",
+                   features_, "x", x_.cols());
+    const bool shared = num_slopes() == 1;
+    const Scalar* a = slope_.value.data();
+    Scalar* da = slope_.grad.data();
+    if (dx != nullptr && dx != &dy) dx->resize(dy.rows(), dy.cols());
+    Scalar shared_sum = 0;
+    for (Index j = 0; j < x_.cols(); ++j) {
+      const Scalar* xc = x_.col(j).data();
+      const Scalar* gc = dy.col(j).data();
+      for (Index i = 0; i < features_; ++i) {
+        if (xc[i] <= 0) {
+          const Scalar contribution = xc[i] * gc[i];
+          if (shared) {
+            shared_sum += contribution;
+          } else {
+            da[i] += contribution;
+          }
+        }
+      }
+      if (dx != nullptr) {
+        Scalar* dc = dx->col(j).data();
+        for (Index i = 0; i < features_; ++i) {
+          const Scalar s = shared ? a[0] : a[i];
+          dc[i] = xc[i] > 0 ? gc[i] : s * gc[i];
+        }
+      }
+    }
+    if (shared) da[0] += shared_sum;
+  }
+
+  Parameter<Scalar>& slope() noexcept { return slope_; }
+  const Parameter<Scalar>& slope() const noexcept { return slope_; }
+
+  /// {slope}; the pointer stays valid while the layer lives and is not moved.
+  std::vector<Parameter<Scalar>*> parameters() { return {&slope_}; }
+
+ private:
+  static Index checked_slopes(Index features, Index num_slopes, const std::string& name) {
+    DARE_CHECK_ARG(features > 0, "PReLU '", name, "': features must be positive, got ", features);
+    DARE_CHECK_ARG(num_slopes == 1 || num_slopes == features, "PReLU '", name,
+                   "': num_slopes must be 1 or features (", features, "), got ", num_slopes);
+    return num_slopes;
+  }
+
+  std::string name_;
+  Index features_;
+  Parameter<Scalar> slope_;
+  Matrix x_;  // input of the last forward
+};
+
+}  // namespace dare::nn
