@@ -5,4 +5,5 @@
 #include "dare/core/config.hpp"
 #include "dare/core/error.hpp"
 #include "dare/core/extent.hpp"
+#include "dare/core/parallel.hpp"
 #include "dare/core/simd.hpp"

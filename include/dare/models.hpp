@@ -1,4 +1,6 @@
 // dare/models.hpp — every public header of the models layer.
 #pragma once
 
-#include "dare/core.hpp"
+#include "dare/models/dare.hpp"
+#include "dare/models/twin.hpp"
+#include "dare/models/two_stage_model.hpp"
