@@ -1,0 +1,693 @@
+// dare/data/dataset.hpp — the preprocessed dataset: a versioned binary file that training
+// memory-maps read-only.
+//
+// Design note. A sample's history is the 200 clicks before its target, and consecutive
+// samples of a user overlap almost entirely, so the file stores each kept user's click
+// sequence once (item ids and category ids, int32) and a sample only names the user and the
+// end of its history: history = the user's clicks [max(0, end - max_len), end). That is
+// ~20 bytes per sample instead of 1.6 KB, and fill_batch (batch.hpp) rebuilds the padded
+// windows on the fly.
+//
+// Layout (native little-endian; the header records the byte order and is checked):
+//   DatasetHeader (magic "DAREDSET", version, counts, a table of sections, header checksum)
+//   sections, each 64-byte aligned: user_offsets (uint64, users + 1), user_ids (int32),
+//   click_items, click_cats (int32, all kept users' clicks back to back), item_category
+//   (int32, num_items), train, val, test (Sample).
+// Every section carries an XXH64 checksum, so a flipped byte is reported with the name of the
+// section it hit; truncation is reported against the section it cuts off. open() also checks
+// every id and offset against the counts, so a file that passes cannot make training read out
+// of bounds. write_dataset() writes a temporary file next to the target and renames it over
+// the target, so readers never see a half-written dataset.
+#pragma once
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "dare/core/config.hpp"
+#include "dare/core/error.hpp"
+
+namespace dare {
+
+/// A read-only view of a contiguous array (C++17 has no std::span).
+template <class T>
+class ConstSpan {
+ public:
+  constexpr ConstSpan() noexcept = default;
+  constexpr ConstSpan(const T* data, Index size) noexcept : data_(data), size_(size) {}
+  constexpr const T* data() const noexcept { return data_; }
+  constexpr Index size() const noexcept { return size_; }
+  constexpr bool empty() const noexcept { return size_ == 0; }
+  constexpr const T* begin() const noexcept { return data_; }
+  constexpr const T* end() const noexcept { return data_ + size_; }
+  /// Unchecked element access (DARE_ASSERT in debug builds).
+  const T& operator[](Index i) const {
+    DARE_ASSERT(i >= 0 && i < size_);
+    return data_[i];
+  }
+
+ private:
+  const T* data_ = nullptr;
+  Index size_ = 0;
+};
+
+/// One training/evaluation example. The history is the user's clicks
+/// [max(0, end - max_len), end) of the dataset's user `user`; the target is (item, cat).
+/// For a positive, the target is the user's click at position `end`.
+struct Sample {
+  /// Index of the user in the dataset (0 .. num_users - 1), not the raw or dense user id.
+  std::uint32_t user;
+  /// One past the last history click.
+  std::uint32_t end;
+  Id item;
+  Id cat;
+  /// 1 for the clicked item, 0 for a sampled negative.
+  std::int32_t label;
+};
+static_assert(sizeof(Sample) == 20 && std::is_trivially_copyable_v<Sample>,
+              "Sample is stored in files byte for byte");
+
+inline bool operator==(const Sample& a, const Sample& b) noexcept {
+  return a.user == b.user && a.end == b.end && a.item == b.item && a.cat == b.cat &&
+         a.label == b.label;
+}
+inline bool operator!=(const Sample& a, const Sample& b) noexcept { return !(a == b); }
+
+/// Everything a dataset file holds, in memory: what preprocessing produces and
+/// write_dataset() writes.
+struct DatasetData {
+  /// Exclusive bound of the category ids (largest category id + 1; id 0 is padding).
+  Index num_cats = 1;
+  /// History window length L.
+  Index max_len = 200;
+  /// Samples come in groups of this size (a positive and its negatives, which share one
+  /// history), adjacent and in that order, in every split.
+  Index group_size = 1;
+  /// user_offsets[u] .. user_offsets[u + 1] index user u's clicks in click_items/click_cats.
+  std::vector<std::uint64_t> user_offsets{0};
+  /// The dense user id (first-seen order over the raw log, from 1) of each dataset user.
+  std::vector<Id> user_ids;
+  /// Every kept user's clicks in time order, users back to back.
+  std::vector<Id> click_items;
+  std::vector<Id> click_cats;
+  /// item_category[item]: the category a sampled negative of this item carries. Its size is
+  /// the exclusive bound of the item ids (largest item id + 1); entry 0 is 0 (padding).
+  std::vector<Id> item_category{0};
+  std::vector<Sample> train;
+  std::vector<Sample> val;
+  std::vector<Sample> test;
+
+  Index num_items() const noexcept { return static_cast<Index>(item_category.size()); }
+  Index num_users() const noexcept { return static_cast<Index>(user_ids.size()); }
+};
+
+namespace detail {
+
+// ---- XXH64 (Yann Collet's xxHash, 64-bit variant) -------------------------------------------
+inline constexpr std::uint64_t kXxP1 = 0x9E3779B185EBCA87ULL;
+inline constexpr std::uint64_t kXxP2 = 0xC2B2AE3D27D4EB4FULL;
+inline constexpr std::uint64_t kXxP3 = 0x165667B19E3779F9ULL;
+inline constexpr std::uint64_t kXxP4 = 0x85EBCA77C2B2AE63ULL;
+inline constexpr std::uint64_t kXxP5 = 0x27D4EB2F165667C5ULL;
+
+inline std::uint64_t xx_rotl(std::uint64_t x, int r) noexcept { return (x << r) | (x >> (64 - r)); }
+inline std::uint64_t xx_read64(const unsigned char* p) noexcept {
+  std::uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+inline std::uint32_t xx_read32(const unsigned char* p) noexcept {
+  std::uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+inline std::uint64_t xx_round(std::uint64_t acc, std::uint64_t input) noexcept {
+  acc += input * kXxP2;
+  acc = xx_rotl(acc, 31);
+  return acc * kXxP1;
+}
+inline std::uint64_t xx_merge(std::uint64_t acc, std::uint64_t val) noexcept {
+  acc ^= xx_round(0, val);
+  return acc * kXxP1 + kXxP4;
+}
+
+/// XXH64 of `size` bytes (little-endian reading, as the reference implementation on x86).
+inline std::uint64_t xxh64(const void* data, std::size_t size, std::uint64_t seed = 0) noexcept {
+  const auto* p = static_cast<const unsigned char*>(data);
+  const unsigned char* const end = p + size;
+  std::uint64_t h;
+  if (size >= 32) {
+    std::uint64_t v1 = seed + kXxP1 + kXxP2;
+    std::uint64_t v2 = seed + kXxP2;
+    std::uint64_t v3 = seed;
+    std::uint64_t v4 = seed - kXxP1;
+    const unsigned char* const limit = end - 32;
+    do {
+      v1 = xx_round(v1, xx_read64(p));
+      v2 = xx_round(v2, xx_read64(p + 8));
+      v3 = xx_round(v3, xx_read64(p + 16));
+      v4 = xx_round(v4, xx_read64(p + 24));
+      p += 32;
+    } while (p <= limit);
+    h = xx_rotl(v1, 1) + xx_rotl(v2, 7) + xx_rotl(v3, 12) + xx_rotl(v4, 18);
+    h = xx_merge(h, v1);
+    h = xx_merge(h, v2);
+    h = xx_merge(h, v3);
+    h = xx_merge(h, v4);
+  } else {
+    h = seed + kXxP5;
+  }
+  h += static_cast<std::uint64_t>(size);
+  for (; p + 8 <= end; p += 8) {
+    h ^= xx_round(0, xx_read64(p));
+    h = xx_rotl(h, 27) * kXxP1 + kXxP4;
+  }
+  if (p + 4 <= end) {
+    h ^= static_cast<std::uint64_t>(xx_read32(p)) * kXxP1;
+    h = xx_rotl(h, 23) * kXxP2 + kXxP3;
+    p += 4;
+  }
+  for (; p < end; ++p) {
+    h ^= static_cast<std::uint64_t>(*p) * kXxP5;
+    h = xx_rotl(h, 11) * kXxP1;
+  }
+  h ^= h >> 33;
+  h *= kXxP2;
+  h ^= h >> 29;
+  h *= kXxP3;
+  h ^= h >> 32;
+  return h;
+}
+
+// ---- file layout ----------------------------------------------------------------------------
+enum DatasetSection : int {
+  kUserOffsets,
+  kUserIds,
+  kClickItems,
+  kClickCats,
+  kItemCategory,
+  kTrain,
+  kVal,
+  kTest,
+  kNumSections
+};
+
+inline const char* section_name(int section) noexcept {
+  static constexpr const char* kNames[kNumSections] = {
+      "user_offsets", "user_ids", "click_items", "click_cats", "item_category",
+      "train",        "val",      "test"};
+  return kNames[section];
+}
+
+inline constexpr char kDatasetMagic[8] = {'D', 'A', 'R', 'E', 'D', 'S', 'E', 'T'};
+inline constexpr std::uint32_t kDatasetVersion = 1;
+inline constexpr std::uint32_t kByteOrderMark = 0x01020304;
+inline constexpr std::uint64_t kSectionAlign = 64;
+
+struct SectionEntry {
+  std::uint64_t offset;
+  std::uint64_t bytes;
+  std::uint64_t checksum;
+};
+
+/// The fixed-size file header. Only fixed-width fields, ordered so there is no padding: the
+/// header checksum covers every byte before `header_checksum`.
+struct DatasetHeader {
+  char magic[8];
+  std::uint32_t version;
+  std::uint32_t header_bytes;
+  std::uint32_t byte_order;
+  std::uint32_t sample_bytes;
+  std::int64_t num_items;
+  std::int64_t num_cats;
+  std::int64_t num_users;
+  std::int64_t num_clicks;
+  std::int64_t max_len;
+  std::int64_t group_size;
+  std::int64_t num_train;
+  std::int64_t num_val;
+  std::int64_t num_test;
+  std::uint64_t file_bytes;
+  SectionEntry sections[kNumSections];
+  std::uint64_t header_checksum;
+};
+static_assert(std::is_trivially_copyable_v<DatasetHeader> &&
+                  sizeof(DatasetHeader) == 24 + 10 * 8 + kNumSections * 24 + 8,
+              "DatasetHeader must have no padding");
+
+inline std::uint64_t header_checksum(const DatasetHeader& h) noexcept {
+  return xxh64(&h, offsetof(DatasetHeader, header_checksum));
+}
+
+/// Pointers to every array of a dataset, wherever it lives (vectors or a mapping).
+struct DatasetView {
+  Index num_items = 0;
+  Index num_cats = 0;
+  Index num_users = 0;
+  Index num_clicks = 0;
+  Index max_len = 0;
+  Index group_size = 0;
+  const std::uint64_t* user_offsets = nullptr;
+  const Id* user_ids = nullptr;
+  const Id* click_items = nullptr;
+  const Id* click_cats = nullptr;
+  const Id* item_category = nullptr;
+  const Sample* splits[3] = {nullptr, nullptr, nullptr};
+  Index split_sizes[3] = {0, 0, 0};
+};
+
+/// Checks the counts, every offset and every id of a dataset; calls fail(field, message)
+/// (which must throw) at the first problem.
+template <class Fail>
+void check_dataset_contents(const DatasetView& v, Fail&& fail) {
+  if (v.num_items < 1) fail("num_items", concat("must be at least 1, is ", v.num_items));
+  if (v.num_cats < 1) fail("num_cats", concat("must be at least 1, is ", v.num_cats));
+  if (v.max_len < 1) fail("max_len", concat("must be at least 1, is ", v.max_len));
+  if (v.group_size < 1) fail("group_size", concat("must be at least 1, is ", v.group_size));
+  if (v.num_users < 0 || v.num_users > std::numeric_limits<std::uint32_t>::max()) {
+    fail("num_users", concat("out of range: ", v.num_users));
+  }
+  if (v.user_offsets[0] != 0) fail("user_offsets", "the first offset is not 0");
+  for (Index u = 0; u < v.num_users; ++u) {
+    if (v.user_offsets[u + 1] < v.user_offsets[u]) {
+      fail("user_offsets", concat("offsets decrease at user ", u));
+    }
+    if (v.user_offsets[u + 1] - v.user_offsets[u] > std::numeric_limits<std::uint32_t>::max()) {
+      fail("user_offsets", concat("user ", u, " has more than 2^32 - 1 clicks"));
+    }
+  }
+  if (v.user_offsets[v.num_users] != static_cast<std::uint64_t>(v.num_clicks)) {
+    fail("user_offsets", concat("the last offset is ", v.user_offsets[v.num_users],
+                                " but there are ", v.num_clicks, " clicks"));
+  }
+  for (Index u = 0; u < v.num_users; ++u) {
+    if (v.user_ids[u] < 1) fail("user_ids", concat("user ", u, " has id ", v.user_ids[u]));
+  }
+  for (Index c = 0; c < v.num_clicks; ++c) {
+    if (v.click_items[c] < 1 || v.click_items[c] >= v.num_items) {
+      fail("click_items", concat("click ", c, " has item id ", v.click_items[c],
+                                 " outside [1, ", v.num_items, ")"));
+    }
+  }
+  for (Index c = 0; c < v.num_clicks; ++c) {
+    if (v.click_cats[c] < 1 || v.click_cats[c] >= v.num_cats) {
+      fail("click_cats", concat("click ", c, " has category id ", v.click_cats[c],
+                                " outside [1, ", v.num_cats, ")"));
+    }
+  }
+  if (v.item_category[0] != 0) fail("item_category", "entry 0 (padding) is not 0");
+  for (Index i = 1; i < v.num_items; ++i) {
+    if (v.item_category[i] < 1 || v.item_category[i] >= v.num_cats) {
+      fail("item_category", concat("item ", i, " has category id ", v.item_category[i],
+                                   " outside [1, ", v.num_cats, ")"));
+    }
+  }
+  for (int s = 0; s < 3; ++s) {
+    const char* field = section_name(kTrain + s);
+    const Sample* samples = v.splits[s];
+    const Index n = v.split_sizes[s];
+    if (n % v.group_size != 0) {
+      fail(field, concat(n, " samples are not a whole number of groups of ", v.group_size));
+    }
+    for (Index k = 0; k < n; ++k) {
+      const Sample& x = samples[k];
+      if (static_cast<Index>(x.user) >= v.num_users) {
+        fail(field, concat("sample ", k, " names user ", x.user, " of ", v.num_users));
+      }
+      const std::uint64_t length = v.user_offsets[x.user + 1] - v.user_offsets[x.user];
+      if (x.end > length) {
+        fail(field, concat("sample ", k, " ends its history at ", x.end, " but user ", x.user,
+                           " has ", length, " clicks"));
+      }
+      if (x.item < 1 || x.item >= v.num_items) {
+        fail(field, concat("sample ", k, " has item id ", x.item, " outside [1, ", v.num_items, ")"));
+      }
+      if (x.cat < 1 || x.cat >= v.num_cats) {
+        fail(field, concat("sample ", k, " has category id ", x.cat, " outside [1, ", v.num_cats, ")"));
+      }
+      if (x.label != 0 && x.label != 1) {
+        fail(field, concat("sample ", k, " has label ", x.label, " (expected 0 or 1)"));
+      }
+    }
+  }
+}
+
+inline DatasetView view_of(const DatasetData& d) {
+  DatasetView v;
+  v.num_items = d.num_items();
+  v.num_cats = d.num_cats;
+  v.num_users = d.num_users();
+  v.num_clicks = static_cast<Index>(d.click_items.size());
+  v.max_len = d.max_len;
+  v.group_size = d.group_size;
+  v.user_offsets = d.user_offsets.data();
+  v.user_ids = d.user_ids.data();
+  v.click_items = d.click_items.data();
+  v.click_cats = d.click_cats.data();
+  v.item_category = d.item_category.data();
+  const std::vector<Sample>* splits[3] = {&d.train, &d.val, &d.test};
+  for (int s = 0; s < 3; ++s) {
+    v.splits[s] = splits[s]->data();
+    v.split_sizes[s] = static_cast<Index>(splits[s]->size());
+  }
+  return v;
+}
+
+inline std::uint64_t align_up(std::uint64_t x, std::uint64_t a) noexcept {
+  return (x + a - 1) / a * a;
+}
+
+/// Writes all of [data, data + size) or throws.
+inline void write_all(int fd, const void* data, std::size_t size, const std::string& path) {
+  const auto* p = static_cast<const char*>(data);
+  while (size > 0) {
+    const ssize_t n = ::write(fd, p, size < (std::size_t{1} << 30) ? size : (std::size_t{1} << 30));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw std::runtime_error(concat("cannot write '", path, "': ", std::strerror(errno)));
+    }
+    p += n;
+    size -= static_cast<std::size_t>(n);
+  }
+}
+
+}  // namespace detail
+
+/// Writes `data` to `path` atomically (a temporary file in the same directory, fsync'ed, then
+/// renamed over `path`). Throws std::invalid_argument naming the field if `data` is
+/// inconsistent, std::runtime_error if the file cannot be written (the temporary is removed).
+inline void write_dataset(const std::string& path, const DatasetData& data) {
+  DARE_CHECK_ARG(data.user_offsets.size() == data.user_ids.size() + 1,
+                 "write_dataset: user_offsets has ", data.user_offsets.size(),
+                 " entries, expected user_ids.size() + 1 = ", data.user_ids.size() + 1);
+  DARE_CHECK_ARG(data.click_items.size() == data.click_cats.size(), "write_dataset: click_items (",
+                 data.click_items.size(), ") and click_cats (", data.click_cats.size(),
+                 ") differ in size");
+  DARE_CHECK_ARG(!data.item_category.empty(), "write_dataset: item_category must hold entry 0");
+  detail::check_dataset_contents(detail::view_of(data), [](const char* field, const std::string& what) {
+    detail::throw_invalid("write_dataset: field '", field, "': ", what);
+  });
+
+  detail::DatasetHeader header{};
+  std::memcpy(header.magic, detail::kDatasetMagic, sizeof header.magic);
+  header.version = detail::kDatasetVersion;
+  header.header_bytes = sizeof(detail::DatasetHeader);
+  header.byte_order = detail::kByteOrderMark;
+  header.sample_bytes = sizeof(Sample);
+  header.num_items = data.num_items();
+  header.num_cats = data.num_cats;
+  header.num_users = data.num_users();
+  header.num_clicks = static_cast<std::int64_t>(data.click_items.size());
+  header.max_len = data.max_len;
+  header.group_size = data.group_size;
+  header.num_train = static_cast<std::int64_t>(data.train.size());
+  header.num_val = static_cast<std::int64_t>(data.val.size());
+  header.num_test = static_cast<std::int64_t>(data.test.size());
+
+  const void* payload[detail::kNumSections] = {
+      data.user_offsets.data(), data.user_ids.data(), data.click_items.data(),
+      data.click_cats.data(),   data.item_category.data(), data.train.data(),
+      data.val.data(),          data.test.data()};
+  const std::uint64_t bytes[detail::kNumSections] = {
+      data.user_offsets.size() * sizeof(std::uint64_t), data.user_ids.size() * sizeof(Id),
+      data.click_items.size() * sizeof(Id),             data.click_cats.size() * sizeof(Id),
+      data.item_category.size() * sizeof(Id),           data.train.size() * sizeof(Sample),
+      data.val.size() * sizeof(Sample),                 data.test.size() * sizeof(Sample)};
+  std::uint64_t offset = detail::align_up(sizeof(detail::DatasetHeader), detail::kSectionAlign);
+  for (int s = 0; s < detail::kNumSections; ++s) {
+    header.sections[s] = {offset, bytes[s], detail::xxh64(payload[s], bytes[s])};
+    offset = detail::align_up(offset + bytes[s], detail::kSectionAlign);
+  }
+  header.file_bytes = offset;
+  header.header_checksum = detail::header_checksum(header);
+
+  const std::string temp = detail::concat(path, ".tmp.", ::getpid());
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    throw std::runtime_error(detail::concat("cannot create '", temp, "': ", std::strerror(errno)));
+  }
+  bool closed = false;
+  try {
+    static constexpr char kZeros[detail::kSectionAlign] = {};
+    detail::write_all(fd, &header, sizeof header, temp);
+    std::uint64_t at = sizeof header;
+    for (int s = 0; s < detail::kNumSections; ++s) {
+      detail::write_all(fd, kZeros, header.sections[s].offset - at, temp);
+      detail::write_all(fd, payload[s], bytes[s], temp);
+      at = header.sections[s].offset + bytes[s];
+    }
+    detail::write_all(fd, kZeros, header.file_bytes - at, temp);
+    if (::fsync(fd) != 0) {
+      throw std::runtime_error(detail::concat("cannot sync '", temp, "': ", std::strerror(errno)));
+    }
+    closed = true;
+    if (::close(fd) != 0) {
+      throw std::runtime_error(detail::concat("cannot close '", temp, "': ", std::strerror(errno)));
+    }
+  } catch (...) {
+    if (!closed) ::close(fd);
+    ::unlink(temp.c_str());
+    throw;
+  }
+  if (::rename(temp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(temp.c_str());
+    throw std::runtime_error(detail::concat("cannot rename '", temp, "' to '", path,
+                                            "': ", std::strerror(err)));
+  }
+}
+
+/// A dataset file mapped read-only. Move-only; the mapping lives as long as the object.
+class Dataset {
+ public:
+  /// Maps and validates `path`: header, byte order, version, sizes, every section's checksum
+  /// (skipped when `verify_checksums` is false, e.g. for a file just written) and every id
+  /// and offset. Throws FormatError naming the path and the field at fault.
+  static Dataset open(const std::string& path, bool verify_checksums = true) {
+    Dataset ds;
+    ds.path_ = path;
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw std::runtime_error(detail::concat("cannot open '", path, "': ", std::strerror(errno)));
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+      const int err = errno;
+      ::close(fd);
+      throw std::runtime_error(detail::concat("cannot stat '", path, "': ", std::strerror(err)));
+    }
+    const auto file_bytes = static_cast<std::uint64_t>(st.st_size);
+    if (file_bytes < sizeof(detail::DatasetHeader)) {
+      ::close(fd);
+      throw FormatError(path, 0, "header",
+                        detail::concat("truncated: the file has ", file_bytes,
+                                       " bytes, the header alone needs ",
+                                       sizeof(detail::DatasetHeader)));
+    }
+    void* map = ::mmap(nullptr, file_bytes, PROT_READ, MAP_PRIVATE, fd, 0);
+    const int map_err = errno;
+    ::close(fd);  // the mapping keeps the file
+    if (map == MAP_FAILED) {
+      throw std::runtime_error(detail::concat("cannot map '", path, "': ", std::strerror(map_err)));
+    }
+    ds.map_ = map;
+    ds.map_bytes_ = file_bytes;
+    ds.validate(verify_checksums);  // ds's destructor unmaps if this throws
+    return ds;
+  }
+
+  Dataset(Dataset&& other) noexcept { *this = std::move(other); }
+  Dataset& operator=(Dataset&& other) noexcept {
+    if (this != &other) {
+      unmap();
+      path_ = std::move(other.path_);
+      map_ = std::exchange(other.map_, nullptr);
+      map_bytes_ = std::exchange(other.map_bytes_, 0);
+      view_ = other.view_;
+    }
+    return *this;
+  }
+  Dataset(const Dataset&) = delete;
+  Dataset& operator=(const Dataset&) = delete;
+  ~Dataset() { unmap(); }
+
+  const std::string& path() const noexcept { return path_; }
+  /// Exclusive bound of item ids (largest item id + 1): the item table's row count.
+  Index num_items() const noexcept { return view_.num_items; }
+  /// Exclusive bound of category ids (largest category id + 1).
+  Index num_cats() const noexcept { return view_.num_cats; }
+  Index num_users() const noexcept { return view_.num_users; }
+  Index num_clicks() const noexcept { return view_.num_clicks; }
+  /// History window length L.
+  Index max_len() const noexcept { return view_.max_len; }
+  /// Samples come in adjacent groups of this size: a positive, then its negatives, sharing
+  /// one history (1 + the number of negatives per positive).
+  Index group_size() const noexcept { return view_.group_size; }
+
+  /// Training samples, already shuffled group by group (groups stay whole and in order).
+  ConstSpan<Sample> train() const noexcept { return split(0); }
+  ConstSpan<Sample> val() const noexcept { return split(1); }
+  ConstSpan<Sample> test() const noexcept { return split(2); }
+
+  /// User u's item ids in time order.
+  ConstSpan<Id> user_items(Index u) const {
+    check_user(u);
+    return {view_.click_items + view_.user_offsets[u], user_length(u)};
+  }
+  /// User u's category ids in time order.
+  ConstSpan<Id> user_cats(Index u) const {
+    check_user(u);
+    return {view_.click_cats + view_.user_offsets[u], user_length(u)};
+  }
+  /// Number of clicks of user u.
+  Index user_length(Index u) const {
+    check_user(u);
+    return static_cast<Index>(view_.user_offsets[u + 1] - view_.user_offsets[u]);
+  }
+  /// The dense user id (from 1, first-seen order in the raw log) of dataset user u.
+  Id user_id(Index u) const {
+    check_user(u);
+    return view_.user_ids[u];
+  }
+  /// The category a sampled negative of `item` carries; item 0 (padding) has category 0.
+  Id item_category(Id item) const {
+    DARE_CHECK_ARG(item >= 0 && item < view_.num_items, "Dataset::item_category: item id ", item,
+                   " outside [0, ", view_.num_items, ")");
+    return view_.item_category[item];
+  }
+
+  /// Raw arrays, for code that walks the whole dataset (batch filling).
+  const detail::DatasetView& view() const noexcept { return view_; }
+
+ private:
+  Dataset() = default;
+
+  ConstSpan<Sample> split(int s) const noexcept { return {view_.splits[s], view_.split_sizes[s]}; }
+
+  void check_user(Index u) const {
+    DARE_CHECK_ARG(u >= 0 && u < view_.num_users, "Dataset: user index ", u, " outside [0, ",
+                   view_.num_users, ")");
+  }
+
+  void unmap() noexcept {
+    if (map_ != nullptr) ::munmap(map_, map_bytes_);
+    map_ = nullptr;
+    map_bytes_ = 0;
+  }
+
+  [[noreturn]] void fail(const char* field, const std::string& what) const {
+    throw FormatError(path_, 0, field, what);
+  }
+
+  void validate(bool verify_checksums) {
+    const auto* base = static_cast<const unsigned char*>(map_);
+    detail::DatasetHeader h;
+    std::memcpy(&h, base, sizeof h);
+    if (std::memcmp(h.magic, detail::kDatasetMagic, sizeof h.magic) != 0) {
+      fail("magic", "not a dare dataset file (bad magic number)");
+    }
+    if (h.byte_order != detail::kByteOrderMark) {
+      fail("byte_order", "written on a machine of the other byte order");
+    }
+    if (h.version != detail::kDatasetVersion) {
+      fail("version", detail::concat("unsupported version ", h.version, " (this build reads ",
+                                     detail::kDatasetVersion, ")"));
+    }
+    if (h.header_bytes != sizeof h) {
+      fail("header_bytes", detail::concat("is ", h.header_bytes, ", expected ", sizeof h));
+    }
+    if (h.sample_bytes != sizeof(Sample)) {
+      fail("sample_bytes", detail::concat("is ", h.sample_bytes, ", expected ", sizeof(Sample)));
+    }
+    if (h.header_checksum != detail::header_checksum(h)) {
+      fail("header", "checksum mismatch: the header is corrupted");
+    }
+    if (h.file_bytes != map_bytes_) {
+      // Name the first section the short (or long) file cuts into.
+      const char* field = "file_bytes";
+      for (int s = 0; s < detail::kNumSections; ++s) {
+        if (h.sections[s].offset + h.sections[s].bytes > map_bytes_) {
+          field = detail::section_name(s);
+          break;
+        }
+      }
+      fail(field, detail::concat(map_bytes_ < h.file_bytes ? "truncated" : "trailing bytes",
+                                 ": the file has ", map_bytes_, " bytes, its header says ",
+                                 h.file_bytes));
+    }
+    const std::int64_t counts[] = {h.num_items,  h.num_cats,  h.num_users, h.num_clicks, h.max_len,
+                                   h.group_size, h.num_train, h.num_val,   h.num_test};
+    const char* count_names[] = {"num_items",  "num_cats",  "num_users", "num_clicks", "max_len",
+                                 "group_size", "num_train", "num_val",   "num_test"};
+    for (int k = 0; k < 9; ++k) {
+      if (counts[k] < 0 || counts[k] > (std::int64_t{1} << 50)) {
+        fail(count_names[k], detail::concat("implausible count ", counts[k]));
+      }
+    }
+    const std::uint64_t expected[detail::kNumSections] = {
+        static_cast<std::uint64_t>(h.num_users + 1) * sizeof(std::uint64_t),
+        static_cast<std::uint64_t>(h.num_users) * sizeof(Id),
+        static_cast<std::uint64_t>(h.num_clicks) * sizeof(Id),
+        static_cast<std::uint64_t>(h.num_clicks) * sizeof(Id),
+        static_cast<std::uint64_t>(h.num_items) * sizeof(Id),
+        static_cast<std::uint64_t>(h.num_train) * sizeof(Sample),
+        static_cast<std::uint64_t>(h.num_val) * sizeof(Sample),
+        static_cast<std::uint64_t>(h.num_test) * sizeof(Sample)};
+    for (int s = 0; s < detail::kNumSections; ++s) {
+      const detail::SectionEntry& e = h.sections[s];
+      if (e.bytes != expected[s]) {
+        fail(detail::section_name(s), detail::concat("section holds ", e.bytes,
+                                                     " bytes, the counts say ", expected[s]));
+      }
+      if (e.offset % detail::kSectionAlign != 0 || e.offset < sizeof h ||
+          e.offset > map_bytes_ || e.bytes > map_bytes_ - e.offset) {
+        fail(detail::section_name(s), detail::concat("section [", e.offset, ", +", e.bytes,
+                                                     ") lies outside the file of ", map_bytes_,
+                                                     " bytes"));
+      }
+      if (verify_checksums && detail::xxh64(base + e.offset, e.bytes) != e.checksum) {
+        fail(detail::section_name(s), "checksum mismatch: the data is corrupted");
+      }
+    }
+    auto at = [&](int s) { return base + h.sections[s].offset; };
+    view_.num_items = h.num_items;
+    view_.num_cats = h.num_cats;
+    view_.num_users = h.num_users;
+    view_.num_clicks = h.num_clicks;
+    view_.max_len = h.max_len;
+    view_.group_size = h.group_size;
+    view_.user_offsets = reinterpret_cast<const std::uint64_t*>(at(detail::kUserOffsets));
+    view_.user_ids = reinterpret_cast<const Id*>(at(detail::kUserIds));
+    view_.click_items = reinterpret_cast<const Id*>(at(detail::kClickItems));
+    view_.click_cats = reinterpret_cast<const Id*>(at(detail::kClickCats));
+    view_.item_category = reinterpret_cast<const Id*>(at(detail::kItemCategory));
+    view_.splits[0] = reinterpret_cast<const Sample*>(at(detail::kTrain));
+    view_.splits[1] = reinterpret_cast<const Sample*>(at(detail::kVal));
+    view_.splits[2] = reinterpret_cast<const Sample*>(at(detail::kTest));
+    view_.split_sizes[0] = h.num_train;
+    view_.split_sizes[1] = h.num_val;
+    view_.split_sizes[2] = h.num_test;
+    if (view_.num_items < 1) fail("num_items", "must be at least 1 (entry 0 is padding)");
+    detail::check_dataset_contents(view_, [this](const char* field, const std::string& what) {
+      fail(field, what);
+    });
+  }
+
+  std::string path_;
+  void* map_ = nullptr;
+  std::uint64_t map_bytes_ = 0;
+  detail::DatasetView view_;
+};
+
+}  // namespace dare

@@ -1,0 +1,233 @@
+#include <catch2/catch.hpp>
+
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "dare/data/dataset.hpp"
+#include "data/data_test_util.hpp"
+
+using dare::Dataset;
+using dare::DatasetData;
+using dare::FormatError;
+using dare::Id;
+using dare::Index;
+using dare::Sample;
+
+namespace {
+
+/// Two users (5 and 3 clicks), 6 items, 3 categories, groups of 2, window 3.
+DatasetData small_dataset() {
+  DatasetData d;
+  d.num_cats = 4;
+  d.max_len = 3;
+  d.group_size = 2;
+  d.user_offsets = {0, 5, 8};
+  d.user_ids = {3, 7};
+  d.click_items = {1, 2, 3, 1, 4, 5, 2, 6};
+  d.click_cats = {1, 1, 2, 1, 3, 3, 1, 2};
+  d.item_category = {0, 1, 1, 2, 3, 3, 2};
+  d.train = {{0, 4, 4, 3, 1}, {0, 4, 5, 3, 0}, {1, 2, 6, 2, 1}, {1, 2, 3, 2, 0}};
+  d.val = {{0, 4, 4, 3, 1}, {0, 4, 6, 2, 0}};
+  d.test = {{1, 0, 5, 3, 1}, {1, 0, 1, 1, 0}};
+  return d;
+}
+
+dare::detail::DatasetHeader read_header(const std::string& path) {
+  const std::string bytes = dare_test::read_text(path);
+  dare::detail::DatasetHeader h;
+  REQUIRE(bytes.size() >= sizeof h);
+  std::memcpy(&h, bytes.data(), sizeof h);
+  return h;
+}
+
+/// Expects Dataset::open(path) to throw a FormatError for `field` whose message contains `what`.
+void expect_format_error(const std::string& path, const std::string& field, const std::string& what,
+                         bool verify = true) {
+  try {
+    Dataset::open(path, verify);
+    FAIL("no FormatError for field " << field);
+  } catch (const FormatError& e) {
+    CHECK(e.path() == path);
+    CHECK(e.field() == field);
+    CHECK_THAT(e.what(), Catch::Contains(path) && Catch::Contains(what));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("XXH64 matches the reference implementation's test vectors", "[data][dataset]") {
+  using dare::detail::xxh64;
+  CHECK(xxh64("", 0) == 0xef46db3751d8e999ULL);
+  CHECK(xxh64("a", 1) == 0xd24ec4f1a98c6e5bULL);
+  CHECK(xxh64("abc", 3) == 0x44bc2cf5ad770999ULL);
+  const char* fox = "The quick brown fox jumps over the lazy dog";
+  CHECK(xxh64(fox, std::strlen(fox)) == 0x0b242d361fda71bcULL);
+  unsigned char bytes[100];
+  for (int i = 0; i < 100; ++i) bytes[i] = static_cast<unsigned char>(i);
+  CHECK(xxh64(bytes, 100) == 0x6ac1e58032166597ULL);
+  CHECK(xxh64(bytes, 100, 12345) == 0x028ba1ae2de4de27ULL);
+}
+
+TEST_CASE("a dataset survives a write and a memory-mapped open unchanged", "[data][dataset]") {
+  dare_test::TempDir dir;
+  const std::string path = dir.file("small.dare");
+  const DatasetData d = small_dataset();
+  dare::write_dataset(path, d);
+  // Written atomically: nothing but the file itself is left in the directory.
+  CHECK(dir.entries() == std::vector<std::string>{"small.dare"});
+
+  const Dataset ds = Dataset::open(path);
+  CHECK(ds.path() == path);
+  CHECK(ds.num_items() == 7);
+  CHECK(ds.num_cats() == 4);
+  CHECK(ds.num_users() == 2);
+  CHECK(ds.num_clicks() == 8);
+  CHECK(ds.max_len() == 3);
+  CHECK(ds.group_size() == 2);
+  CHECK(std::vector<Sample>(ds.train().begin(), ds.train().end()) == d.train);
+  CHECK(std::vector<Sample>(ds.val().begin(), ds.val().end()) == d.val);
+  CHECK(std::vector<Sample>(ds.test().begin(), ds.test().end()) == d.test);
+  CHECK(ds.user_length(0) == 5);
+  CHECK(ds.user_length(1) == 3);
+  CHECK(std::vector<Id>(ds.user_items(1).begin(), ds.user_items(1).end()) == std::vector<Id>{5, 2, 6});
+  CHECK(std::vector<Id>(ds.user_cats(0).begin(), ds.user_cats(0).end()) == std::vector<Id>{1, 1, 2, 1, 3});
+  CHECK(ds.user_id(1) == 7);
+  CHECK(ds.item_category(0) == 0);
+  CHECK(ds.item_category(5) == 3);
+  CHECK(ds.train()[2].item == 6);
+  // Sections are 64-byte aligned in the mapping.
+  CHECK(reinterpret_cast<std::uintptr_t>(ds.train().data()) % 64 == 0);
+  CHECK(reinterpret_cast<std::uintptr_t>(ds.user_items(0).data()) % 64 == 0);
+
+  Dataset moved = Dataset::open(path);
+  Dataset other = std::move(moved);
+  CHECK(other.num_users() == 2);
+}
+
+TEST_CASE("dataset accessors reject out-of-range users and items", "[data][dataset]") {
+  dare_test::TempDir dir;
+  const std::string path = dir.file("small.dare");
+  dare::write_dataset(path, small_dataset());
+  const Dataset ds = Dataset::open(path);
+  CHECK_THROWS_WITH(ds.user_items(2), Catch::Contains("user index 2 outside [0, 2)"));
+  CHECK_THROWS_AS(ds.user_length(-1), std::invalid_argument);
+  CHECK_THROWS_WITH(ds.item_category(7), Catch::Contains("item id 7 outside [0, 7)"));
+}
+
+TEST_CASE("write_dataset rejects inconsistent contents and leaves an existing file alone", "[data][dataset]") {
+  dare_test::TempDir dir;
+  const std::string path = dir.file("d.dare");
+  dare::write_dataset(path, small_dataset());
+
+  DatasetData bad = small_dataset();
+  bad.click_items[3] = 7;
+  CHECK_THROWS_WITH(dare::write_dataset(path, bad), Catch::Contains("click_items") && Catch::Contains("item id 7"));
+  bad = small_dataset();
+  bad.train[2].end = 4;  // user 1 has 3 clicks
+  CHECK_THROWS_WITH(dare::write_dataset(path, bad), Catch::Contains("'train'") && Catch::Contains("ends its history at 4"));
+  bad = small_dataset();
+  bad.val[1].label = 2;
+  CHECK_THROWS_WITH(dare::write_dataset(path, bad), Catch::Contains("'val'") && Catch::Contains("label 2"));
+  bad = small_dataset();
+  bad.test.pop_back();
+  CHECK_THROWS_WITH(dare::write_dataset(path, bad), Catch::Contains("groups of 2"));
+  bad = small_dataset();
+  bad.user_ids.push_back(9);
+  CHECK_THROWS_WITH(dare::write_dataset(path, bad), Catch::Contains("user_offsets has 3 entries"));
+
+  // The earlier file is still there and intact, with no temporary beside it.
+  CHECK(Dataset::open(path).num_users() == 2);
+  CHECK(dir.entries() == std::vector<std::string>{"d.dare"});
+  // A later valid write replaces it.
+  DatasetData next = small_dataset();
+  next.user_ids = {11, 12};
+  dare::write_dataset(path, next);
+  CHECK(Dataset::open(path).user_id(0) == 11);
+  CHECK_THROWS_AS(dare::write_dataset(dir.file("missing/dir/d.dare"), next), std::runtime_error);
+}
+
+TEST_CASE("a truncated dataset file names the section it cuts into", "[data][dataset]") {
+  dare_test::TempDir dir;
+  const std::string path = dir.file("d.dare");
+  const std::string cut = dir.file("cut.dare");
+  dare::write_dataset(path, small_dataset());
+  const std::string bytes = dare_test::read_text(path);
+  const auto h = read_header(path);
+
+  dare_test::write_text(cut, "");
+  expect_format_error(cut, "header", "truncated");
+  dare_test::write_text(cut, bytes.substr(0, 100));
+  expect_format_error(cut, "header", "truncated");
+  for (int s = 0; s < dare::detail::kNumSections; ++s) {
+    const auto& e = h.sections[s];
+    REQUIRE(e.bytes > 0);
+    dare_test::write_text(cut, bytes.substr(0, e.offset + e.bytes / 2));
+    expect_format_error(cut, dare::detail::section_name(s), "truncated");
+  }
+  dare_test::write_text(cut, bytes + "extra");
+  expect_format_error(cut, "file_bytes", "trailing bytes");
+}
+
+TEST_CASE("a corrupted dataset file names the corrupted field", "[data][dataset]") {
+  dare_test::TempDir dir;
+  const std::string path = dir.file("d.dare");
+  const std::string bad = dir.file("bad.dare");
+  dare::write_dataset(path, small_dataset());
+  const std::string bytes = dare_test::read_text(path);
+  const auto h = read_header(path);
+
+  // One flipped bit in each section.
+  for (int s = 0; s < dare::detail::kNumSections; ++s) {
+    std::string copy = bytes;
+    copy[h.sections[s].offset + h.sections[s].bytes / 2] ^= 0x10;
+    dare_test::write_text(bad, copy);
+    expect_format_error(bad, dare::detail::section_name(s), "checksum mismatch");
+  }
+  // A flipped bit in the header's counts.
+  std::string copy = bytes;
+  copy[offsetof(dare::detail::DatasetHeader, num_users)] ^= 0x01;
+  dare_test::write_text(bad, copy);
+  expect_format_error(bad, "header", "checksum mismatch");
+  // Not a dataset at all.
+  copy = bytes;
+  copy[0] = 'X';
+  dare_test::write_text(bad, copy);
+  expect_format_error(bad, "magic", "not a dare dataset");
+  // A version this build does not read (with a consistent header checksum).
+  auto future = h;
+  future.version = 99;
+  future.header_checksum = dare::detail::header_checksum(future);
+  copy = bytes;
+  std::memcpy(copy.data(), &future, sizeof future);
+  dare_test::write_text(bad, copy);
+  expect_format_error(bad, "version", "unsupported version 99");
+}
+
+TEST_CASE("without checksums, out-of-range ids are still caught before use", "[data][dataset]") {
+  dare_test::TempDir dir;
+  const std::string path = dir.file("d.dare");
+  dare::write_dataset(path, small_dataset());
+  std::string bytes = dare_test::read_text(path);
+  const auto h = read_header(path);
+  const Id huge = 1 << 30;
+  std::memcpy(&bytes[h.sections[dare::detail::kClickItems].offset + 2 * sizeof(Id)], &huge, sizeof huge);
+  dare_test::write_text(path, bytes);
+  expect_format_error(path, "click_items", "checksum mismatch");
+  expect_format_error(path, "click_items", "outside [1, 7)", /*verify=*/false);
+
+  dare::write_dataset(path, small_dataset());
+  bytes = dare_test::read_text(path);
+  const std::uint32_t bad_user = 5;
+  std::memcpy(&bytes[h.sections[dare::detail::kTrain].offset + sizeof(Sample)], &bad_user, sizeof bad_user);
+  dare_test::write_text(path, bytes);
+  expect_format_error(path, "train", "names user 5", /*verify=*/false);
+}
+
+TEST_CASE("opening a missing dataset file says so", "[data][dataset]") {
+  CHECK_THROWS_WITH(Dataset::open("/nonexistent/x.dare"), Catch::Contains("cannot open '/nonexistent/x.dare'"));
+}
