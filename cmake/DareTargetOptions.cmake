@@ -3,6 +3,11 @@
 
 add_library(dare_warnings INTERFACE)
 target_compile_options(dare_warnings INTERFACE -Wall -Wextra -Wpedantic -Wno-psabi)
+# GCC 12 reports false "may be used uninitialized" warnings inside its own AVX-512
+# intrinsics (GCC bug 105593), which Eigen's GEMM kernels hit under -march=native.
+if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+  target_compile_options(dare_warnings INTERFACE -Wno-maybe-uninitialized)
+endif()
 
 add_library(dare_sanitize INTERFACE)
 if(DARE_SANITIZE)

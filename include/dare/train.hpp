@@ -2,3 +2,5 @@
 #pragma once
 
 #include "dare/core.hpp"
+#include "dare/train/metrics.hpp"
+#include "dare/train/trainer.hpp"

@@ -1,0 +1,254 @@
+// dare/train/trainer.hpp — the reference training protocol over a dataset file.
+//
+// Design. Training follows DESIGN §1: Adam, mini-batches of the shuffled training split,
+// validation every `eval_interval` steps (and at the end), the best model on validation AUC
+// kept, its test metrics reported. Each epoch reshuffles *groups* (a positive and its
+// negatives, which share one history window) rather than samples, so a group stays
+// together in a batch; the data layer documents the same choice for the stored order.
+//
+// The best model is kept as a checkpoint: in a file when `checkpoint_path` is set (so it
+// can be reloaded later), else in memory. A loss that turns NaN or infinite stops training
+// with an error naming the step, rather than training on garbage.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <numeric>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "dare/core/config.hpp"
+#include "dare/core/error.hpp"
+#include "dare/data/batch.hpp"
+#include "dare/data/dataset.hpp"
+#include "dare/models/two_stage_model.hpp"
+#include "dare/train/metrics.hpp"
+
+namespace dare {
+
+/// Settings of a training run. Defaults are the reference settings.
+struct TrainOptions {
+  Index batch_size = 2048;
+  int epochs = 2;
+  Index eval_interval = 150;   ///< validate every this many steps (0: only at the end)
+  Index eval_batch_size = 4096;
+  int threads = 2;
+  OptimizerConfig optimizer;
+  std::uint64_t shuffle_seed = 1;
+  Index max_steps = 0;         ///< stop after this many steps (0: run all epochs)
+  std::string checkpoint_path; ///< where the best model is written (empty: kept in memory)
+};
+
+/// Metrics of a model on one split (DESIGN §2).
+struct EvalMetrics {
+  double auc = 0;
+  double gauc = 0;          ///< per-user AUC weighted by sample count
+  double category_auc = 0;  ///< per-target-category AUC weighted by sample count
+  double logloss = 0;
+  Index samples = 0;
+};
+
+/// What the trainer reports while it runs.
+struct TrainProgress {
+  int epoch = 0;
+  Index step = 0;
+  Index total_steps = 0;
+  double loss = 0;             ///< main loss, mean over recent steps
+  double samples_per_sec = 0;
+  double eta_seconds = 0;
+  bool validated = false;      ///< this report follows a validation
+  double val_auc = 0;
+  double best_val_auc = 0;
+};
+
+/// The result of a run.
+struct TrainResult {
+  EvalMetrics test;
+  EvalMetrics best_val;
+  Index best_step = 0;
+  Index steps = 0;
+  Index samples_seen = 0;
+  double train_seconds = 0;    ///< time in training steps (excludes validation)
+  double samples_per_sec = 0;  ///< samples_seen / train_seconds
+  std::vector<std::pair<Index, double>> val_auc_history;
+};
+
+/// Trains `Model` (a TwoStageModel) on a dataset by the reference protocol.
+template <class Model>
+class Trainer {
+ public:
+  using Scalar = typename Model::scalar_type;
+
+  Trainer(Model& model, const Dataset& dataset, TrainOptions options)
+      : model_(model), data_(dataset), options_(std::move(options)) {
+    DARE_CHECK_ARG(options_.batch_size > 0, "batch_size must be positive, got ", options_.batch_size);
+    DARE_CHECK_ARG(options_.epochs > 0, "epochs must be positive, got ", options_.epochs);
+    DARE_CHECK_ARG(options_.eval_interval >= 0, "eval_interval must be non-negative");
+    DARE_CHECK_ARG(options_.eval_batch_size > 0, "eval_batch_size must be positive");
+    DARE_CHECK_ARG(options_.threads >= 1, "threads must be at least 1, got ", options_.threads);
+    DARE_CHECK_ARG(data_.max_len() == model.config().max_len, "dataset window ", data_.max_len(),
+                   " differs from the model's max_len ", model.config().max_len);
+    DARE_CHECK_ARG(data_.num_items() <= model.config().num_items && data_.num_cats() <= model.config().num_cats,
+                   "the dataset's ids (", data_.num_items(), " items, ", data_.num_cats(),
+                   " categories) do not fit the model's tables (", model.config().num_items, ", ",
+                   model.config().num_cats, ")");
+    DARE_CHECK_ARG(data_.train().size() > 0, "the dataset has no training samples");
+    model_.set_threads(options_.threads);
+  }
+
+  /// Called after every step (and after each validation) with the current progress.
+  void on_progress(std::function<void(const TrainProgress&)> fn) { progress_ = std::move(fn); }
+
+  /// Metrics of the current model on a split (inference mode).
+  EvalMetrics evaluate(ConstSpan<Sample> split) {
+    const Index n = split.size();
+    EvalMetrics m;
+    m.samples = n;
+    if (n == 0) return m;
+    std::vector<double> prob(static_cast<std::size_t>(n));
+    std::vector<int> labels(static_cast<std::size_t>(n));
+    std::vector<std::int64_t> users(static_cast<std::size_t>(n)), cats(static_cast<std::size_t>(n));
+    std::vector<Scalar> out(static_cast<std::size_t>(options_.eval_batch_size));
+    for (Index begin = 0; begin < n; begin += options_.eval_batch_size) {
+      const Index count = std::min(options_.eval_batch_size, n - begin);
+      fill_batch(data_, split.data() + begin, nullptr, count, batch_);
+      model_.predict(view(batch_), out.data());
+      for (Index i = 0; i < count; ++i) {
+        const auto k = static_cast<std::size_t>(begin + i);
+        prob[k] = static_cast<double>(out[static_cast<std::size_t>(i)]);
+        labels[k] = labels_[static_cast<std::size_t>(i)];
+        users[k] = batch_.user[static_cast<std::size_t>(i)];
+        cats[k] = batch_.target_cat[static_cast<std::size_t>(i)];
+      }
+    }
+    m.auc = Metrics::auc(prob, labels);
+    m.gauc = Metrics::grouped_auc(prob, labels, users);
+    m.category_auc = Metrics::grouped_auc(prob, labels, cats);
+    m.logloss = Metrics::logloss(prob, labels);
+    return m;
+  }
+
+  /// Runs the whole protocol; returns the best-on-validation model's test metrics.
+  TrainResult run() {
+    using Clock = std::chrono::steady_clock;
+    model_.configure_optimizer(options_.optimizer);
+    const ConstSpan<Sample> train = data_.train();
+    const Index group = std::max<Index>(1, data_.group_size());
+    const Index groups = (train.size() + group - 1) / group;
+    const Index steps_per_epoch = (train.size() + options_.batch_size - 1) / options_.batch_size;
+    Index total_steps = steps_per_epoch * options_.epochs;
+    if (options_.max_steps > 0) total_steps = std::min(total_steps, options_.max_steps);
+
+    TrainResult result;
+    result.best_val.auc = -1;
+    std::mt19937_64 gen(options_.shuffle_seed);
+    std::vector<Index> group_order(static_cast<std::size_t>(groups)), order;
+    order.reserve(static_cast<std::size_t>(train.size()));
+    double recent_loss = 0;
+    Index recent = 0;
+    std::string best_in_memory;
+
+    auto validate = [&](Index step) {
+      const EvalMetrics val = evaluate(data_.val());
+      result.val_auc_history.emplace_back(step, val.auc);
+      if (val.auc > result.best_val.auc) {
+        result.best_val = val;
+        result.best_step = step;
+        if (options_.checkpoint_path.empty()) {
+          std::ostringstream os;
+          model_.save(os, false);
+          best_in_memory = os.str();
+        } else {
+          model_.save(options_.checkpoint_path, false);
+        }
+      }
+      return val.auc;
+    };
+
+    Index step = 0;
+    for (int epoch = 0; epoch < options_.epochs && step < total_steps; ++epoch) {
+      std::iota(group_order.begin(), group_order.end(), Index{0});
+      std::shuffle(group_order.begin(), group_order.end(), gen);
+      order.clear();
+      for (Index g : group_order) {
+        for (Index i = g * group; i < std::min((g + 1) * group, train.size()); ++i) order.push_back(i);
+      }
+      for (Index begin = 0; begin < train.size() && step < total_steps; begin += options_.batch_size) {
+        const Index count = std::min(options_.batch_size, train.size() - begin);
+        const auto t0 = Clock::now();
+        fill_batch(data_, train, order.data() + begin, count, batch_);
+        const StepLoss loss = model_.forward_backward(view(batch_));
+        if (!std::isfinite(loss.main) || !std::isfinite(loss.aux)) {
+          throw std::runtime_error(detail::concat("training diverged: the loss is ", loss.total(), " at step ",
+                                                  step + 1, " (epoch ", epoch + 1,
+                                                  "); lower the learning rate (now ", options_.optimizer.lr, ")"));
+        }
+        model_.step();
+        result.train_seconds += std::chrono::duration<double>(Clock::now() - t0).count();
+        result.samples_seen += count;
+        ++step;
+        recent_loss += loss.main;
+        ++recent;
+
+        const bool last = step == total_steps;
+        const bool eval = last || (options_.eval_interval > 0 && step % options_.eval_interval == 0);
+        TrainProgress p;
+        p.epoch = epoch + 1;
+        p.step = step;
+        p.total_steps = total_steps;
+        p.loss = recent_loss / static_cast<double>(recent);
+        p.samples_per_sec = static_cast<double>(result.samples_seen) / result.train_seconds;
+        p.eta_seconds = static_cast<double>(total_steps - step) * result.train_seconds / static_cast<double>(step);
+        if (eval) {
+          p.validated = true;
+          p.val_auc = validate(step);
+          recent_loss = 0;
+          recent = 0;
+        }
+        p.best_val_auc = result.best_val.auc;
+        if (progress_) progress_(p);
+      }
+    }
+    result.steps = step;
+    result.samples_per_sec = static_cast<double>(result.samples_seen) / result.train_seconds;
+
+    // Back to the best model on validation, then test it.
+    if (options_.checkpoint_path.empty()) {
+      std::istringstream is(best_in_memory);
+      model_.load(is, "best model (in memory)");
+    } else {
+      model_.load(options_.checkpoint_path);
+    }
+    result.test = evaluate(data_.test());
+    return result;
+  }
+
+ private:
+  SequenceBatch view(const Batch& b) {
+    labels_.resize(static_cast<std::size_t>(b.size));
+    for (Index i = 0; i < b.size; ++i) labels_[static_cast<std::size_t>(i)] = b.label[static_cast<std::size_t>(i)] > 0.5f ? 1 : 0;
+    SequenceBatch v;
+    v.size = b.size;
+    v.max_len = b.max_len;
+    v.hist_item = b.hist_item.data();
+    v.hist_cat = b.hist_cat.data();
+    v.target_item = b.target_item.data();
+    v.target_cat = b.target_cat.data();
+    v.label = labels_.data();
+    return v;
+  }
+
+  Model& model_;
+  const Dataset& data_;
+  TrainOptions options_;
+  std::function<void(const TrainProgress&)> progress_;
+  Batch batch_;
+  std::vector<int> labels_;
+};
+
+}  // namespace dare
