@@ -10,7 +10,9 @@
 // through the Dynamic instantiation.
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -83,18 +85,35 @@ dare::Dataset open_dataset(Settings& s) {
   return dare::Dataset::open(s.cache);
 }
 
-void print_progress(const dare::TrainProgress& p, const char* name) {
-  if (p.validated) {
-    std::fprintf(stderr, "\r[%s] epoch %d step %lld/%lld  loss %.4f  %.0f samples/s  val AUC %.5f (best %.5f)\n", name,
+// Progress: on a terminal one line rewritten in place (at most 4 times a second), else a
+// line every 10 seconds; every validation gets its own line.
+class ProgressPrinter {
+ public:
+  explicit ProgressPrinter(std::string name) : name_(std::move(name)), tty_(isatty(fileno(stderr)) != 0) {}
+
+  void operator()(const dare::TrainProgress& p) {
+    const auto now = Clock::now();
+    const double since = std::chrono::duration<double>(now - last_).count();
+    const bool done = p.step == p.total_steps;
+    if (!p.validated && !done && since < (tty_ ? 0.25 : 10.0)) return;
+    last_ = now;
+    std::fprintf(stderr, "%s[%s] epoch %d step %lld/%lld  loss %.4f  %.0f samples/s", tty_ ? "\r" : "", name_.c_str(),
                  p.epoch, static_cast<long long>(p.step), static_cast<long long>(p.total_steps), p.loss,
-                 p.samples_per_sec, p.val_auc, p.best_val_auc);
-  } else {
-    std::fprintf(stderr, "\r[%s] epoch %d step %lld/%lld  loss %.4f  %.0f samples/s  ETA %.0fs   ", name, p.epoch,
-                 static_cast<long long>(p.step), static_cast<long long>(p.total_steps), p.loss, p.samples_per_sec,
-                 p.eta_seconds);
+                 p.samples_per_sec);
+    if (p.validated) {
+      std::fprintf(stderr, "  val AUC %.5f (best %.5f)\n", p.val_auc, p.best_val_auc);
+    } else {
+      std::fprintf(stderr, "  ETA %.0fs   %s", p.eta_seconds, tty_ ? "" : "\n");
+    }
+    std::fflush(stderr);
   }
-  std::fflush(stderr);
-}
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  std::string name_;
+  bool tty_;
+  Clock::time_point last_ = Clock::now();
+};
 
 template <class Model>
 RunReport train_model(const Settings& s, const dare::Dataset& data, const std::string& name, int att, int repr) {
@@ -113,9 +132,8 @@ RunReport train_model(const Settings& s, const dare::Dataset& data, const std::s
   t.optimizer.embedding_mode = s.sparse_adam ? dare::AdamMode::Lazy : dare::AdamMode::Dense;
   if (!t.checkpoint_path.empty() && s.compare) t.checkpoint_path += "." + name;
   dare::Trainer<Model> trainer(model, data, t);
-  if (!s.quiet) trainer.on_progress([&](const dare::TrainProgress& p) { print_progress(p, name.c_str()); });
+  if (!s.quiet) trainer.on_progress(ProgressPrinter(name));
   RunReport r{name, trainer.run()};
-  if (!s.quiet) std::fprintf(stderr, "\n");
   return r;
 }
 

@@ -1,8 +1,9 @@
 // quickstart — the library's pieces on their own and composed into a DARE model.
 //
 // 1. An embedding table, the SIMD search (dot products + top-K) over a history.
-// 2. A Dare<float, 8, 16> model: a few training steps on a toy batch, then scoring one
-//    user's history against candidates, as a server would.
+// 2. A Dare<float, 8, 16> model: trained on a toy task (does the target repeat an item of
+//    the history?), then scoring one user's history against candidates, as a server would.
+#include <algorithm>
 #include <cstdio>
 #include <random>
 #include <vector>
@@ -41,19 +42,23 @@ int main() {
   dare::Dare<float, 8, 16> model(config);
   model.configure_optimizer({});  // Adam, lr 0.01, L2 1e-6: the reference settings
 
-  const dare::Index B = 64, L = config.max_len;
+  // Toy task: a positive repeats an item of its history, a negative is random. Every step
+  // draws a fresh batch, so the model has to learn to search the history for the target.
+  const dare::Index B = 256, L = config.max_len;
   std::vector<dare::Id> hist_item(B * L), hist_cat(B * L), target_item(B), target_cat(B);
   std::vector<int> label(B);
-  for (dare::Index s = 0; s < B; ++s) {
-    for (dare::Index j = 0; j < L; ++j) {
-      hist_item[s * L + j] = static_cast<dare::Id>(1 + gen() % 999);
-      hist_cat[s * L + j] = hist_item[s * L + j] % 49 + 1;
+  auto category = [](dare::Id item) { return static_cast<dare::Id>(item % 49 + 1); };
+  auto draw = [&] {
+    for (dare::Index s = 0; s < B; ++s) {
+      for (dare::Index j = 0; j < L; ++j) {
+        hist_item[s * L + j] = static_cast<dare::Id>(1 + gen() % 999);
+        hist_cat[s * L + j] = category(hist_item[s * L + j]);
+      }
+      label[s] = static_cast<int>(gen() % 2);
+      target_item[s] = label[s] ? hist_item[s * L + gen() % L] : static_cast<dare::Id>(1 + gen() % 999);
+      target_cat[s] = category(target_item[s]);
     }
-    // Positives repeat an item of the history; negatives are random.
-    label[s] = static_cast<int>(s % 2);
-    target_item[s] = label[s] ? hist_item[s * L + gen() % L] : static_cast<dare::Id>(1 + gen() % 999);
-    target_cat[s] = target_item[s] % 49 + 1;
-  }
+  };
   dare::SequenceBatch batch;
   batch.size = B;
   batch.max_len = L;
@@ -62,21 +67,28 @@ int main() {
   batch.target_item = target_item.data();
   batch.target_cat = target_cat.data();
   batch.label = label.data();
-  for (int step = 1; step <= 30; ++step) {
+  for (int step = 1; step <= 300; ++step) {
+    draw();
     const dare::StepLoss loss = model.forward_backward(batch);
     model.step();
-    if (step % 10 == 0) std::printf("step %2d: main loss %.4f, auxiliary loss %.4f\n", step, loss.main, loss.aux);
+    if (step % 50 == 0) std::printf("step %3d: main loss %.4f, auxiliary loss %.4f\n", step, loss.main, loss.aux);
   }
 
-  // Serving: one user's history (oldest first), three candidates.
-  const std::vector<dare::Id> candidates = {hist_item[L - 1], 7, 500};
+  // Serving: one user's history (oldest first) against candidates: two items it holds, and
+  // two it does not.
+  draw();
+  std::vector<dare::Id> candidates = {hist_item[L - 1], hist_item[3]};
+  for (dare::Id c = 1; candidates.size() < 4; ++c) {
+    if (std::find(hist_item.begin(), hist_item.begin() + L, c) == hist_item.begin() + L) candidates.push_back(c);
+  }
   std::vector<dare::Id> cand_cat;
   for (auto c : candidates) cand_cat.push_back(c % 49 + 1);
   std::vector<float> prob(candidates.size());
   model.score_candidates(hist_item.data(), hist_cat.data(), L, candidates.data(), cand_cat.data(),
                          static_cast<dare::Index>(candidates.size()), prob.data());
   for (std::size_t c = 0; c < candidates.size(); ++c) {
-    std::printf("candidate item %4d: click probability %.3f\n", candidates[c], prob[c]);
+    std::printf("candidate item %4d (%s the history): click probability %.3f\n", candidates[c],
+                c < 2 ? "in" : "not in", prob[c]);
   }
   return 0;
 }
