@@ -11,7 +11,8 @@
 
 namespace {
 
-// A batch with its own storage: random windows with some left padding.
+// A batch with its own storage: random windows with some left padding, in groups of three
+// samples sharing one window (as a positive and its two negatives do).
 struct OwnedBatch {
   dare::Index size, len;
   std::vector<dare::Id> hist_item, hist_cat, target_item, target_cat;
@@ -23,10 +24,15 @@ struct OwnedBatch {
     std::uniform_int_distribution<dare::Id> item(1, static_cast<dare::Id>(items - 1));
     std::uniform_int_distribution<dare::Id> cat(1, static_cast<dare::Id>(cats - 1));
     for (dare::Index s = 0; s < b; ++s) {
-      const dare::Index pad = static_cast<dare::Index>(gen() % static_cast<std::uint64_t>(l / 2 + 1));
-      for (dare::Index j = pad; j < l; ++j) {
-        hist_item[s * l + j] = item(gen);
-        hist_cat[s * l + j] = cat(gen);
+      if (s % 3 != 0) {
+        std::copy_n(hist_item.begin() + (s - 1) * l, l, hist_item.begin() + s * l);
+        std::copy_n(hist_cat.begin() + (s - 1) * l, l, hist_cat.begin() + s * l);
+      } else {
+        const dare::Index pad = static_cast<dare::Index>(gen() % static_cast<std::uint64_t>(l / 2 + 1));
+        for (dare::Index j = pad; j < l; ++j) {
+          hist_item[s * l + j] = item(gen);
+          hist_cat[s * l + j] = cat(gen);
+        }
       }
       target_item[s] = item(gen);
       target_cat[s] = cat(gen);

@@ -30,6 +30,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <cmath>
@@ -225,6 +226,7 @@ class TwoStageModel {
 
     // Per-sample forward: search, attention, aggregation → head inputs.
     parallel_for(threads_, B, [&](int w, Index begin, Index end) {
+      work_[w].cached = false;
       for (Index s = begin; s < end; ++s) sample_forward(work_[w], batch, s, true);
     });
 
@@ -244,6 +246,7 @@ class TwoStageModel {
     parallel_for(threads_, B, [&](int w, Index begin, Index end) {
       Grads& g = grads_[w];
       g.clear(config_.max_len);
+      work_[w].cached = false;
       for (Index s = begin; s < end; ++s) sample_backward(work_[w], g, batch, s);
     });
     finish_gradients();
@@ -306,6 +309,7 @@ class TwoStageModel {
     main_.set_training(false);
     time_bias();
     parallel_for(threads_, B, [&](int w, Index begin, Index end) {
+      work_[w].cached = false;
       for (Index s = begin; s < end; ++s) sample_forward(work_[w], batch, s, false);
     });
     main_.forward(x_main_, logits_main_);
@@ -329,15 +333,16 @@ class TwoStageModel {
       check_id(att_cat_, cand_cat[i], "candidate category", i);
     }
     Work& w = work_[0];
-    std::fill(w.hist_item.begin(), w.hist_item.end(), Id{0});
-    std::fill(w.hist_cat.begin(), w.hist_cat.end(), Id{0});
-    std::copy(hist_item, hist_item + len, w.hist_item.begin() + (L - len));
-    std::copy(hist_cat, hist_cat + len, w.hist_cat.begin() + (L - len));
+    serve_items_.assign(static_cast<std::size_t>(L), Id{0});
+    serve_cats_.assign(static_cast<std::size_t>(L), Id{0});
+    std::copy(hist_item, hist_item + len, serve_items_.begin() + (L - len));
+    std::copy(hist_cat, hist_cat + len, serve_cats_.begin() + (L - len));
     SequenceBatch one;
     one.size = 1;
     one.max_len = L;
-    one.hist_item = w.hist_item.data();
-    one.hist_cat = w.hist_cat.data();
+    one.hist_item = serve_items_.data();
+    one.hist_cat = serve_cats_.data();
+    w.cached = false;
     gather_history(w, one, 0);
 
     prepare_batch(m);
@@ -473,7 +478,8 @@ class TwoStageModel {
     std::vector<Scalar> scores, all_w, ds, dw_all, top_scores, dw, ds_top;
     std::vector<Index> top_pos;
     std::vector<std::uint8_t> valid;
-    std::vector<Id> hist_item, hist_cat;
+    std::vector<Id> hist_item, hist_cat;  // the window whose rows keys/vals hold
+    bool cached = false;                  // keys/vals are valid for hist_item/hist_cat
     AlignedVector<Scalar> q, dq, v, u, u_all, dv, du, dtr;
     TopK<Scalar> topk;
   };
@@ -613,11 +619,22 @@ class TwoStageModel {
   }
 
   // Gathers the attention keys [item | cat] (2A) and values [item | cat | time] (3R) of the
-  // window of sample s, and its padding mask.
+  // window of sample s, and its padding mask. A positive and its negatives share one window
+  // and sit next to each other in a batch, so a window equal to the worker's previous one
+  // is not gathered again (the tables do not change within a pass; every pass starts with
+  // `cached` cleared).
   void gather_history(Work& w, const SequenceBatch& b, Index s) const {
     const Index L = config_.max_len;
     const Id* items = b.hist_item + s * L;
     const Id* cats = b.hist_cat + s * L;
+    const auto bytes = static_cast<std::size_t>(L) * sizeof(Id);
+    if (w.cached && std::memcmp(items, w.hist_item.data(), bytes) == 0 &&
+        std::memcmp(cats, w.hist_cat.data(), bytes) == 0) {
+      return;
+    }
+    std::memcpy(w.hist_item.data(), items, bytes);
+    std::memcpy(w.hist_cat.data(), cats, bytes);
+    w.cached = true;
     const ReprTable& ri = repr_table(0);
     const ReprTable& rc = repr_table(1);
     const ReprTable& rt = repr_table(2);
@@ -899,6 +916,7 @@ class TwoStageModel {
   std::vector<Index> top_pos_;
   std::vector<Scalar> top_w_, all_w_, time_bias_;
   AlignedVector<Scalar> serve_queries_, serve_scores_;
+  std::vector<Id> serve_items_, serve_cats_;
 
   OptimizerConfig opt_config_;
   std::vector<std::unique_ptr<TableAdam<Scalar, AttDim>>> att_adam_;
