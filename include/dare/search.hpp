@@ -2,3 +2,5 @@
 #pragma once
 
 #include "dare/core.hpp"
+#include "dare/search/dot_kernels.hpp"
+#include "dare/search/topk.hpp"

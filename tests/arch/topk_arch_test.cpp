@@ -1,0 +1,17 @@
+// TopK's vectorized passes for the architecture this binary is built for (DARE_TEST_ARCH;
+// see tests/CMakeLists.txt), against the full-sort reference.
+#include <catch2/catch.hpp>
+
+#include "search/topk_checks.hpp"
+
+TEMPLATE_TEST_CASE("top-K equals a full stable sort on " DARE_TEST_ARCH_NAME,
+                   "[search][topk][arch]", float, double) {
+  using Arch = DARE_TEST_ARCH;
+  if (!(Arch::available() && xsimd::available_architectures().best >= Arch::version())) {
+    WARN("this CPU lacks " DARE_TEST_ARCH_NAME ": test skipped");
+    return;
+  }
+  dare::Index cases = 0;
+  CHECK(dare_test::check_topk_random<TestType, Arch>(cases) == "");
+  CHECK(cases > 1000);
+}
