@@ -230,7 +230,10 @@ int main(int argc, char** argv) {
   app.add_option("--checkpoint", s.train.checkpoint_path, "file for the best model on validation (reload with the same flags)");
   app.add_option("--metrics-out", s.metrics_out, "write the metrics as JSON to this file");
   app.add_flag("--quiet", s.quiet, "no progress output");
+  bool keep_denormals = false;
+  app.add_flag("--keep-denormals", keep_denormals, "do not flush denormal floats to zero while training (slower)");
   CLI11_PARSE(app, argc, argv);
+  s.train.flush_denormals = !keep_denormals;
 
   try {
     dare::Dataset data = open_dataset(s);

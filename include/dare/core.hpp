@@ -3,6 +3,7 @@
 
 #include "dare/core/aligned.hpp"
 #include "dare/core/config.hpp"
+#include "dare/core/denormals.hpp"
 #include "dare/core/error.hpp"
 #include "dare/core/extent.hpp"
 #include "dare/core/parallel.hpp"

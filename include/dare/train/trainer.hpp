@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "dare/core/config.hpp"
+#include "dare/core/denormals.hpp"
 #include "dare/core/error.hpp"
 #include "dare/data/batch.hpp"
 #include "dare/data/dataset.hpp"
@@ -42,6 +43,7 @@ struct TrainOptions {
   std::uint64_t shuffle_seed = 1;
   Index max_steps = 0;         ///< stop after this many steps (0: run all epochs)
   std::string checkpoint_path; ///< where the best model is written (empty: kept in memory)
+  bool flush_denormals = true; ///< see dare/core/denormals.hpp
 };
 
 /// Metrics of a model on one split (DESIGN §2).
@@ -136,6 +138,7 @@ class Trainer {
   /// Runs the whole protocol; returns the best-on-validation model's test metrics.
   TrainResult run() {
     using Clock = std::chrono::steady_clock;
+    const ScopedFlushDenormals ftz(options_.flush_denormals);
     model_.configure_optimizer(options_.optimizer);
     const ConstSpan<Sample> train = data_.train();
     const Index group = std::max<Index>(1, data_.group_size());
