@@ -185,7 +185,16 @@ class Trainer {
         const Index count = std::min(options_.batch_size, train.size() - begin);
         const auto t0 = Clock::now();
         fill_batch(data_, train, order.data() + begin, count, batch_);
-        const StepLoss loss = model_.forward_backward(view(batch_));
+        StepLoss loss;
+        try {
+          loss = model_.forward_backward(view(batch_));
+        } catch (const std::exception& e) {
+          // A NaN that reaches the search means the parameters diverged in an earlier step.
+          const bool nan = std::string(e.what()).find("NaN") != std::string::npos;
+          throw std::runtime_error(detail::concat(nan ? "training diverged" : "training failed", " at step ",
+                                                  step + 1, " (epoch ", epoch + 1, "): ", e.what(),
+                                                  nan ? "; lower the learning rate" : ""));
+        }
         if (!std::isfinite(loss.main) || !std::isfinite(loss.aux)) {
           throw std::runtime_error(detail::concat("training diverged: the loss is ", loss.total(), " at step ",
                                                   step + 1, " (epoch ", epoch + 1,
