@@ -1,23 +1,28 @@
 // dare/search/topk.hpp — the K best of N scores, as the search stage (GSU) keeps them.
 //
-// Design note. K (20) is small next to N (200 .. 100k), and a different user history comes
-// with every call, so what costs is mispredicted branches, not compares: a bounded heap
-// mispredicts on most accepted entries, several times per sift, and again in the final sort
-// (measured on this project's machine, N = 200, K = 20: ~1.8 us per call with a fresh input
-// each time, 0.5 us when the same input repeats and the predictor learns it). select() is
-// therefore mostly branch-free and vectorized (xsimd, `Arch`), ~0.35 us on the same test:
-//  1. a lower bound on the k-th best score: the k-th largest of the maxima of G >= k
-//     disjoint groups of positions (G = k rounded up to 16; those k maxima are k distinct
-//     entries, so at least k entries reach the bound);
-//  2. gather the entries at or above it, in position order (chunks of 16 without one are
-//     skipped by one vector test); for distinct scores about 1.5k remain (~30 for k = 20,
-//     N = 200 .. 10k);
+// Design note. K (20..100) is small next to N (200 .. 100k), and a different user history
+// comes with every call, so what costs is mispredicted branches and passes over the scores,
+// not compares: a bounded heap mispredicts on most accepted entries, several times per sift,
+// and again in the final sort (measured on this project's machine, N = 200, K = 20: ~1.8 us
+// per call with a fresh input each time). select() is mostly branch-free and vectorized
+// (xsimd, `Arch`), two passes over the scores:
+//  1. a lower bound on the k-th best score: the k-th largest of the maxima of G > k disjoint
+//     groups of positions (those k maxima are k distinct entries, so at least k entries
+//     reach the bound). The maxima live in 8 register chains (vmaxps, no blend; the chains
+//     hide its latency), position i in group i mod 8W, in n/8W-sized segments when k needs
+//     more groups; the groups are then merged down to G ~ 1.5k and ranked by counting;
+//  2. gather the entries at or above it (and any NaN, to report it), in position order:
+//     spans of 64 without one are skipped by four vector compares, AVX-512 extracts a chunk's
+//     candidates with compress instructions, other targets copy branch-free; for distinct
+//     scores about 1.6k remain;
 //  3. rank them by counting, for each, the candidates better than it (c^2 / W vector
-//     compares, no branches) and write the first k in rank order.
-// Small N skips step 1; when ties leave more than min(4k, 256) candidates (e.g. many padded
-// positions, all at the sentinel) or k > 64, step 3 is a bounded min-heap over the
-// candidates instead: its root is the running threshold, and since candidates come in
-// position order a newcomer that ties the root wins, so rejecting is `score < root`.
+//     compares, four independent counts, no branches) and write the first k in rank order.
+// Measured (N = 10k, scores in L2): K = 20 1.1 us, K = 100 3.7 us (the previous version,
+// with the group maxima in memory and one bound for K <= 64 only: 2.5 and 34 us).
+// n <= G skips step 1; when ties leave more than min(4k, 256) candidates (e.g. many padded
+// positions, all at the sentinel), step 3 is a bounded min-heap over the candidates instead:
+// its root is the running threshold, and since candidates come in position order a newcomer
+// that ties the root wins, so rejecting is `score < root`.
 // Buffers live in the TopK object: select() allocates only when n exceeds every earlier n,
 // and a TopK is not shareable between threads (use one per thread).
 //
@@ -32,6 +37,7 @@
 #pragma once
 
 #include <algorithm>
+#include <bitset>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -41,8 +47,16 @@
 
 #include <xsimd/xsimd.hpp>
 
+#if defined(__x86_64__) || defined(__i386__) || defined(_M_X64) || defined(_M_IX86)
+#  include <immintrin.h>
+#  define DARE_DETAIL_TOPK_X86 1
+#else
+#  define DARE_DETAIL_TOPK_X86 0
+#endif
+
 #include "dare/core/config.hpp"
 #include "dare/core/error.hpp"
+#include "dare/core/simd.hpp"
 
 namespace dare {
 
@@ -86,8 +100,9 @@ class TopK {
   /// Throws std::invalid_argument unless k > 0.
   explicit TopK(Index k) : k_(k), rank_cap_(std::min<Index>(4 * k, kRankMax)) {
     DARE_CHECK_ARG(k > 0, "TopK: k must be positive, got ", k);
-    groups_ = (k + kChunk - 1) / kChunk * kChunk;
-    group_max_.resize(static_cast<std::size_t>(groups_));
+    groups_ = (3 * k / 2 + W) / W * W;  // > k; ~1.5k: see kth_lower_bound
+    segments_ = (groups_ + kStride - 1) / kStride;
+    group_max_.resize(static_cast<std::size_t>(segments_ * kStride));
     group_rank_.resize(static_cast<std::size_t>(groups_));
     result_position_.resize(static_cast<std::size_t>(k) + 1);
     result_score_.resize(static_cast<std::size_t>(k) + 1);
@@ -103,9 +118,9 @@ class TopK {
               Scalar* out_scores) {
     detail::check_topk_args("TopK::select", k_, scores, n, positions, out_scores);
     const Scalar* eff = effective_scores(scores, n, valid);
-    Scalar bound = -std::numeric_limits<Scalar>::infinity();
-    if (n > 2 * k_ && n >= groups_ && groups_ <= kMaxGroups) bound = kth_lower_bound(eff, n);
-    const Index count = gather(eff, n, bound);
+    const Scalar bound =
+        n > groups_ ? kth_lower_bound(eff, n) : -std::numeric_limits<Scalar>::infinity();
+    const Index count = gather(eff, n, bound);  // throws on a NaN score
     if (count <= rank_cap_)
       rank_select(count, positions, out_scores);
     else
@@ -136,14 +151,24 @@ class TopK {
   static constexpr bool kSimd = !std::is_same_v<Arch, xsimd::unavailable>;
   /// Lanes per register (1 without SIMD: the loops below then run scalar).
   static constexpr Index W = detail::simd_lanes<Scalar, Arch>::value;
-  /// Scores are examined in chunks of this many: a chunk with no candidate costs one
-  /// vectorized test and one well-predicted branch.
+  /// The gather tests scores a span at a time (a span without a candidate costs a few vector
+  /// compares and one well-predicted branch), then a span's chunks one at a time.
   static constexpr Index kChunk = 16;
+  static constexpr Index kSpan = 4 * kChunk;
   static_assert(kChunk % W == 0, "a chunk holds whole registers");
   /// Candidate sets up to this size (and 4k) are ranked by counting, larger ones by the heap.
   static constexpr Index kRankMax = 256;
-  /// The lower bound costs groups^2 / W operations: only worth it for small k.
-  static constexpr Index kMaxGroups = 64;
+  /// Independent max chains in the group-maxima pass: enough to hide a max's latency (4
+  /// cycles on current x86) behind two loads per cycle.
+  static constexpr Index kChains = 8;
+  /// Within a segment, positions i and j share a group when i == j mod kStride.
+  static constexpr Index kStride = kChains * W;
+#if DARE_DETAIL_TOPK_X86
+  /// AVX-512 extracts a chunk's candidates with compress instructions, no loop.
+  static constexpr bool kCompress = std::is_base_of_v<xsimd::avx512f, Arch>;
+#else
+  static constexpr bool kCompress = false;
+#endif
 
   struct Entry {
     Scalar score;
@@ -155,62 +180,101 @@ class TopK {
     if (static_cast<Index>(v.size()) < n) v.resize(static_cast<std::size_t>(n));
   }
 
-  static Index round_up(Index n) noexcept { return (n + kChunk - 1) / kChunk * kChunk; }
-
-  /// True if any of p[0, kChunk) is >= bound.
-  static bool chunk_reaches(const Scalar* p, Scalar bound) noexcept {
+  /// True if some p[l], l in [0, len) (len a multiple of W), is a candidate: not below the
+  /// bound, or NaN (so that a NaN cannot hide in a skipped span).
+  static bool reaches(const Scalar* p, Index len, Scalar bound) noexcept {
     if constexpr (kSimd) {
       using B = xsimd::batch<Scalar, Arch>;
       const B b(bound);
-      auto hit = B::load_unaligned(p) >= b;
-      for (Index l = W; l < kChunk; l += W) hit = hit | (B::load_unaligned(p + l) >= b);
-      return xsimd::any(hit);
+      auto below = B::load_unaligned(p) < b;
+      for (Index l = W; l < len; l += W) below = below & (B::load_unaligned(p + l) < b);
+      return !xsimd::all(below);
     } else {
       bool hit = false;
-      for (Index l = 0; l < kChunk; ++l) hit |= p[l] >= bound;
+      for (Index l = 0; l < len; ++l) hit |= !(p[l] < bound);
       return hit;
     }
   }
 
-  /// True if any of p[0, kChunk) is NaN.
-  static bool chunk_has_nan(const Scalar* p) noexcept {
-    if constexpr (kSimd) {
-      using B = xsimd::batch<Scalar, Arch>;
-      auto nan = B::load_unaligned(p) != B::load_unaligned(p);
-      for (Index l = W; l < kChunk; l += W) {
-        const B x = B::load_unaligned(p + l);
-        nan = nan | (x != x);
+  /// Appends the candidates among p[0, kChunk) (positions from `first`) to cs and cp, which
+  /// have room for kChunk more entries; returns how many there were.
+  static Index take_chunk(const Scalar* p, Index first, Scalar bound, Scalar* cs,
+                          Index* cp) noexcept {
+#if DARE_DETAIL_TOPK_X86
+    if constexpr (kCompress) {
+      Index taken = 0;
+      for (Index l = 0; l < kChunk; l += W) {
+        const __m512i lane = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
+        const __m512i pos = _mm512_add_epi64(_mm512_set1_epi64(first + l), lane);
+        if constexpr (std::is_same_v<Scalar, float>) {
+          const __m512 x = _mm512_loadu_ps(p + l);
+          const __mmask16 hit = _mm512_cmp_ps_mask(x, _mm512_set1_ps(bound), _CMP_NLT_UQ);
+          const auto lo = static_cast<__mmask8>(hit), hi = static_cast<__mmask8>(hit >> 8);
+          const Index n_lo = Index(std::bitset<8>(lo).count());
+          _mm512_storeu_ps(cs + taken, _mm512_maskz_compress_ps(hit, x));
+          _mm512_storeu_si512(cp + taken, _mm512_maskz_compress_epi64(lo, pos));
+          _mm512_storeu_si512(cp + taken + n_lo, _mm512_maskz_compress_epi64(
+                                                     hi, _mm512_add_epi64(pos, _mm512_set1_epi64(8))));
+          taken += n_lo + Index(std::bitset<8>(hi).count());
+        } else {
+          const __m512d x = _mm512_loadu_pd(p + l);
+          const __mmask8 hit = _mm512_cmp_pd_mask(x, _mm512_set1_pd(bound), _CMP_NLT_UQ);
+          _mm512_storeu_pd(cs + taken, _mm512_maskz_compress_pd(hit, x));
+          _mm512_storeu_si512(cp + taken, _mm512_maskz_compress_epi64(hit, pos));
+          taken += Index(std::bitset<8>(hit).count());
+        }
       }
-      return xsimd::any(nan);
-    } else {
-      bool nan = false;
-      for (Index l = 0; l < kChunk; ++l) nan |= p[l] != p[l];
-      return nan;
+      return taken;
+    } else
+#endif
+    {
+      if (!reaches(p, kChunk, bound)) return 0;
+      Index taken = 0;  // branch-free: every entry is written, the count moves on candidates
+      for (Index l = 0; l < kChunk; ++l) {
+        cs[taken] = p[l];
+        cp[taken] = first + l;
+        taken += !(p[l] < bound);
+      }
+      return taken;
     }
+  }
+
+  /// Lane-wise count of j in [j0, j1) with better(broadcast v[j]) true; four partial counts,
+  /// so that each add waits on the one four steps back, not the previous one.
+  template <class B, class Better>
+  static B count_range(const Scalar* v, Index j0, Index j1, Better better) noexcept {
+    const B one(Scalar(1));
+    B c0(Scalar(0)), c1(Scalar(0)), c2(Scalar(0)), c3(Scalar(0));
+    Index j = j0;
+    for (; j + 4 <= j1; j += 4) {
+      c0 = xsimd::select(better(B(v[j]), j), c0 + one, c0);
+      c1 = xsimd::select(better(B(v[j + 1]), j + 1), c1 + one, c1);
+      c2 = xsimd::select(better(B(v[j + 2]), j + 2), c2 + one, c2);
+      c3 = xsimd::select(better(B(v[j + 3]), j + 3), c3 + one, c3);
+    }
+    for (; j < j1; ++j) c0 = xsimd::select(better(B(v[j]), j), c0 + one, c0);
+    return (c0 + c1) + (c2 + c3);
   }
 
   /// rank[i] = number of v[j], j in [0, count), better than v[i]: a higher value, or an equal
   /// value at a higher index. Quadratic but branch-free, vectorized over i with the counts in
-  /// registers (kept as Scalar: exact below 2^24). v and rank hold round_up(count) entries.
+  /// registers (kept as Scalar: exact below 2^24). v and rank hold count rounded up to W
+  /// entries (v's extra entries are read, whatever they hold, and ranked nowhere).
   static void count_better(const Scalar* v, Index count, Scalar* rank) noexcept {
     if constexpr (kSimd) {
       using B = xsimd::batch<Scalar, Arch>;
-      const B one(Scalar(1));
       for (Index i0 = 0; i0 < count; i0 += W) {
         const B x = B::load_unaligned(v + i0);
         const Index hi = std::min(i0 + W, count);
-        B acc(Scalar(0));
-        Index j = 0;
-        for (; j < i0; ++j)  // j before every lane: wins only with a higher value
-          acc = xsimd::select(B(v[j]) > x, acc + one, acc);
         const B index = lane_indices() + B(Scalar(i0));
-        for (; j < hi; ++j) {  // j among the lanes: by value, then index
-          const B s(v[j]);
-          acc = xsimd::select((s > x) | ((s == x) & (index < B(Scalar(j)))), acc + one, acc);
-        }
-        for (; j < count; ++j)  // j after every lane: wins ties too
-          acc = xsimd::select(B(v[j]) >= x, acc + one, acc);
-        acc.store_unaligned(rank + i0);
+        // j before every lane wins only with a higher value; j among the lanes by value,
+        // then index; j after every lane wins ties too.
+        const B before = count_range<B>(v, 0, i0, [&](const B& s, Index) { return s > x; });
+        const B among = count_range<B>(v, i0, hi, [&](const B& s, Index j) {
+          return (s > x) | ((s == x) & (index < B(Scalar(j))));
+        });
+        const B after = count_range<B>(v, hi, count, [&](const B& s, Index) { return s >= x; });
+        (before + among + after).store_unaligned(rank + i0);
       }
     } else {
       for (Index i = 0; i < count; ++i) {
@@ -230,45 +294,79 @@ class TopK {
   }
 
   /// The scores as ranked: padded positions replaced by the sentinel (into a buffer only when
-  /// there is a mask). Throws on a NaN at a valid position.
+  /// there is a mask).
   const Scalar* effective_scores(const Scalar* scores, Index n, const std::uint8_t* valid) {
-    const Scalar* eff = scores;
-    if (valid != nullptr) {
-      grow(masked_, n);
-      for (Index i = 0; i < n; ++i) masked_[i] = valid[i] != 0 ? scores[i] : kPaddingScore;
-      eff = masked_.data();
+    if (valid == nullptr) return scores;
+    grow(masked_, n);
+    for (Index i = 0; i < n; ++i) masked_[i] = valid[i] != 0 ? scores[i] : kPaddingScore;
+    return masked_.data();
+  }
+
+  /// max(x, m); x when m is NaN, m when x is: NaN scores are caught by the gather, which
+  /// takes every NaN as a candidate.
+  template <class V>
+  static V max_of(const V& x, const V& m) noexcept {
+    if constexpr (std::is_same_v<V, Scalar>) {
+      return x > m ? x : m;
+    } else {
+#if DARE_DETAIL_TOPK_X86
+      // GCC 12 warns falsely inside _mm512_max_ps (its _mm512_undefined_ps, GCC bug
+      // 105593); the merge-masked form has no undefined operand. One vmaxps, where
+      // xsimd::select would be a compare and a blend.
+      if constexpr (std::is_base_of_v<xsimd::avx512f, Arch>) {
+        if constexpr (std::is_same_v<Scalar, float>)
+          return V(_mm512_mask_max_ps(m, static_cast<__mmask16>(0xFFFF), x, m));
+        else
+          return V(_mm512_mask_max_pd(m, static_cast<__mmask8>(0xFF), x, m));
+      } else
+#endif
+      {
+        return xsimd::max(x, m);
+      }
     }
-    bool nan = false;
+  }
+
+  /// gmax[g] = the largest p[i], i in [0, count), with i == g mod kStride (-inf for a group
+  /// with no entry): kChains register chains over whole strides, then the rest.
+  static void stride_maxima(const Scalar* p, Index count, Scalar* gmax) noexcept {
+    constexpr Scalar lowest = -std::numeric_limits<Scalar>::infinity();
     Index i = 0;
-    for (; i + kChunk <= n; i += kChunk) nan |= chunk_has_nan(eff + i);
-    for (; i < n; ++i) nan |= eff[i] != eff[i];
-    if (nan) {
-      for (Index j = 0; j < n; ++j)
-        if (std::isnan(eff[j])) detail::throw_nan_score("TopK::select", j);
+    if constexpr (kSimd) {
+      using B = xsimd::batch<Scalar, Arch>;
+      B m[kChains];
+      for (Index c = 0; c < kChains; ++c) m[c] = B(lowest);
+      for (; i + kStride <= count; i += kStride)
+        for (Index c = 0; c < kChains; ++c) m[c] = max_of(B::load_unaligned(p + i + c * W), m[c]);
+      for (Index c = 0; c < kChains; ++c) m[c].store_unaligned(gmax + c * W);
+      for (Index g = 0; i + W <= count; i += W, g += W)
+        max_of(B::load_unaligned(p + i), B::load_unaligned(gmax + g)).store_unaligned(gmax + g);
+      for (Index g = 0; i < count; ++i, ++g) gmax[g] = max_of(p[i], gmax[g]);
+    } else {
+      for (Index g = 0; g < kStride; ++g) gmax[g] = lowest;
+      for (; i < count; ++i) gmax[i % kStride] = max_of(p[i], gmax[i % kStride]);
     }
-    return eff;
   }
 
   /// A score every one of the k best is at or above: the k-th largest of the maxima of
-  /// `groups_` (>= k) disjoint groups of positions (those k maxima are k distinct entries).
+  /// `groups_` (> k) disjoint groups of positions (those k maxima are k distinct entries).
+  /// One pass with the maxima in registers: n splits into segments_ parts of kStride groups
+  /// each, then groups are merged down to groups_ (a merge of groups is still a partition).
   Scalar kth_lower_bound(const Scalar* eff, Index n) {
     Scalar* gmax = group_max_.data();
-    const Index groups = groups_;
-    std::copy(eff, eff + groups, gmax);
-    Index i = groups;
-    for (; i + groups <= n; i += groups) {
+    for (Index s = 0; s < segments_; ++s) {
+      const Index begin = n * s / segments_, end = n * (s + 1) / segments_;
+      stride_maxima(eff + begin, end - begin, gmax + s * kStride);
+    }
+    const Index groups = groups_;  // a multiple of W, as kStride is
+    for (Index g = groups; g < segments_ * kStride; g += W) {
+      Scalar* into = gmax + g % groups;
       if constexpr (kSimd) {
         using B = xsimd::batch<Scalar, Arch>;
-        // select rather than xsimd::max: GCC 12 warns falsely inside _mm512_max_ps.
-        for (Index g = 0; g < groups; g += W) {
-          const B m = B::load_unaligned(gmax + g), x = B::load_unaligned(eff + i + g);
-          xsimd::select(x > m, x, m).store_unaligned(gmax + g);
-        }
+        max_of(B::load_unaligned(gmax + g), B::load_unaligned(into)).store_unaligned(into);
       } else {
-        for (Index g = 0; g < groups; ++g) gmax[g] = std::max(gmax[g], eff[i + g]);
+        *into = max_of(gmax[g], *into);
       }
     }
-    for (Index g = 0; i + g < n; ++g) gmax[g] = std::max(gmax[g], eff[i + g]);
     count_better(gmax, groups, group_rank_.data());
     Scalar bound = std::numeric_limits<Scalar>::infinity();
     for (Index g = 0; g < groups; ++g)
@@ -276,23 +374,30 @@ class TopK {
     return bound;
   }
 
-  /// Copies the entries scoring at least `bound`, in position order, to the candidate
-  /// buffers; returns how many. Chunks without one cost a vector test; within a chunk the
-  /// copy is branch-free.
+  /// Copies the entries not below `bound` (and any NaN), in position order, to the candidate
+  /// buffers; returns how many. Throws if one is NaN.
   Index gather(const Scalar* eff, Index n, Scalar bound) {
-    grow(cand_score_, round_up(n));
-    grow(cand_position_, n);
+    grow(cand_score_, n + kSpan);  // room for whole-register stores past the last candidate
+    grow(cand_position_, n + kSpan);
     Scalar* cs = cand_score_.data();
     Index* cp = cand_position_.data();
     Index count = 0;
-    for (Index begin = 0; begin < n; begin += kChunk) {
-      const Index end = std::min(n, begin + kChunk);
-      if (end - begin == kChunk && !chunk_reaches(eff + begin, bound)) continue;
-      for (Index i = begin; i < end; ++i) {
-        cs[count] = eff[i];
-        cp[count] = i;
-        count += eff[i] >= bound;
-      }
+    Index begin = 0;
+    for (; begin + kSpan <= n; begin += kSpan) {
+      if (!reaches(eff + begin, kSpan, bound)) continue;
+      for (Index c = begin; c < begin + kSpan; c += kChunk)
+        count += take_chunk(eff + c, c, bound, cs + count, cp + count);
+    }
+    for (Index i = begin; i < n; ++i) {
+      cs[count] = eff[i];
+      cp[count] = i;
+      count += !(eff[i] < bound);
+    }
+    bool nan = false;
+    for (Index i = 0; i < count; ++i) nan |= cs[i] != cs[i];
+    if (nan) {  // candidates are in position order: the first NaN is the first position
+      for (Index i = 0; i < count; ++i)
+        if (cs[i] != cs[i]) detail::throw_nan_score("TopK::select", cp[i]);
     }
     return count;
   }
@@ -300,7 +405,7 @@ class TopK {
   /// Ranks the candidates by counting and writes the first k: the fast path, taken when the
   /// bound leaves few candidates (always, for distinct scores, in the search stage's sizes).
   void rank_select(Index count, Index* positions, Scalar* out_scores) {
-    grow(rank_, round_up(count));
+    grow(rank_, count + W);
     count_better(cand_score_.data(), count, rank_.data());
     // Ranks are a permutation of [0, count): write the first k, park the rest in slot k.
     for (Index i = 0; i < count; ++i) {
@@ -362,6 +467,7 @@ class TopK {
   Index k_;
   Index rank_cap_;
   Index groups_ = 0;
+  Index segments_ = 0;
   std::vector<Scalar> masked_;
   std::vector<Scalar> group_max_;
   std::vector<Scalar> group_rank_;
@@ -405,3 +511,5 @@ void topk_reference(const Scalar* scores, Index n, const std::uint8_t* valid, In
 }  // namespace reference
 
 }  // namespace dare
+
+#undef DARE_DETAIL_TOPK_X86
