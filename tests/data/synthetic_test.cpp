@@ -1,12 +1,14 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <map>
 #include <set>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "dare/data/raw_log.hpp"
@@ -167,71 +169,43 @@ TEST_CASE("synthetic Tmall logs have the header, mmdd dates, empty brands, all a
   }
 }
 
-TEST_CASE("what a synthetic history says about the next click depends on category, recency and identity",
-          "[data][synthetic]") {
+TEST_CASE("synthetic clicks: categories, clusters, noise flags and skewed popularity", "[data][synthetic]") {
   SyntheticOptions o;
   o.users = 300;
   const SyntheticLogGenerator g(o);
   std::vector<SyntheticEvent> events;
-  std::vector<std::vector<Index>> items(static_cast<std::size_t>(o.users));
-  std::vector<std::vector<Index>> cats(static_cast<std::size_t>(o.users));
   std::vector<std::uint64_t> item_freq(static_cast<std::size_t>(o.items), 0);
   std::vector<std::uint64_t> cat_freq(static_cast<std::size_t>(o.categories), 0);
+  long long clicks = 0, same_cat_step = 0, related_step = 0, interest_steps = 0;
   for (Index u = 0; u < o.users; ++u) {
     g.generate_user(u, events);
+    const SyntheticEvent* previous = nullptr;
     for (const SyntheticEvent& e : events) {
-      if (e.action != 0) continue;
       REQUIRE(g.category_of(e.item) == e.cat);
-      items[static_cast<std::size_t>(u)].push_back(e.item);
-      cats[static_cast<std::size_t>(u)].push_back(e.cat);
+      if (e.action != 0) continue;
+      ++clicks;
       ++item_freq[static_cast<std::size_t>(e.item)];
       ++cat_freq[static_cast<std::size_t>(e.cat)];
+      if (previous != nullptr && !previous->noise && !e.noise) {
+        ++interest_steps;
+        same_cat_step += e.cat == previous->cat;
+        related_step += e.cat != previous->cat && g.cluster_of(e.cat) == g.cluster_of(previous->cat);
+      }
+      previous = &e;
     }
   }
-  // A negative as preprocessing draws it: popularity-weighted over the log.
-  const dare::detail::AliasTable popularity(item_freq);
-  dare::detail::DataRng rng(1);
-  long long targets = 0, revisit = 0, revisit_far = 0, cat_in_200 = 0, cat_only_far = 0, cat_in_10 = 0;
-  long long negative_cat_in_200 = 0, related = 0;
-  for (std::size_t u = 0; u < items.size(); ++u) {
-    const auto& it = items[u];
-    const auto& ca = cats[u];
-    for (std::size_t p = 200; p < it.size(); ++p) {
-      ++targets;
-      const std::set<Index> items_200(it.begin() + static_cast<std::ptrdiff_t>(p - 200), it.begin() + static_cast<std::ptrdiff_t>(p));
-      const std::set<Index> items_50(it.begin() + static_cast<std::ptrdiff_t>(p - 50), it.begin() + static_cast<std::ptrdiff_t>(p));
-      const std::set<Index> cats_200(ca.begin() + static_cast<std::ptrdiff_t>(p - 200), ca.begin() + static_cast<std::ptrdiff_t>(p));
-      const std::set<Index> cats_50(ca.begin() + static_cast<std::ptrdiff_t>(p - 50), ca.begin() + static_cast<std::ptrdiff_t>(p));
-      const std::set<Index> cats_10(ca.begin() + static_cast<std::ptrdiff_t>(p - 10), ca.begin() + static_cast<std::ptrdiff_t>(p));
-      revisit += items_200.count(it[p]);
-      revisit_far += items_200.count(it[p]) && !items_50.count(it[p]);
-      cat_in_200 += cats_200.count(ca[p]);
-      cat_in_10 += cats_10.count(ca[p]);
-      cat_only_far += cats_200.count(ca[p]) && !cats_50.count(ca[p]);
-      related += ca[p] != ca[p - 1] && g.cluster_of(ca[p]) == g.cluster_of(ca[p - 1]);
-      const Index negative = popularity.sample(rng);
-      negative_cat_in_200 += cats_200.count(g.category_of(negative));
-    }
-  }
-  REQUIRE(targets > 20000);
-  const auto share = [&](long long n) { return static_cast<double>(n) / static_cast<double>(targets); };
-  INFO("revisit " << share(revisit) << ", far revisit " << share(revisit_far) << ", category in 200 "
-                  << share(cat_in_200) << ", in 10 " << share(cat_in_10) << ", only far " << share(cat_only_far)
-                  << ", negative's category in 200 " << share(negative_cat_in_200) << ", related step "
-                  << share(related));
-  // Category: the clicked item's category is almost always in the history, a popularity
-  // negative's rarely; the last few clicks hold it most of the time (sessions)...
-  CHECK(share(cat_in_200) > 0.9);
-  CHECK(share(negative_cat_in_200) < 0.2);
-  CHECK(share(cat_in_10) > 0.7);
-  // ...but often only clicks more than 50 back do (returns to old interests).
-  CHECK(share(cat_only_far) > 0.04);
-  // Identity: many clicks re-visit an item of the window, some from more than 50 clicks back.
-  CHECK(share(revisit) > 0.3);
-  CHECK(share(revisit) < 0.65);
-  CHECK(share(revisit_far) > 0.03);
-  // Related categories: steps within a cluster happen far more than chance (8 of 1000 categories).
-  CHECK(share(related) > 0.05);
+  // Every cluster has cluster_size categories (the last one may have fewer).
+  std::map<Index, int> cluster_count;
+  for (Index c = 0; c < o.categories; ++c) ++cluster_count[g.cluster_of(c)];
+  for (const auto& [cluster, n] : cluster_count) CHECK(n <= o.cluster_size);
+  CHECK(cluster_count.size() == static_cast<std::size_t>((o.categories + o.cluster_size - 1) / o.cluster_size));
+  // Between two interest clicks: mostly the same category (sessions), often a related one of
+  // the cluster (8 of 1000 categories: chance would be under 1%).
+  const double steps = static_cast<double>(interest_steps);
+  INFO("same-category steps " << same_cat_step / steps << ", related steps " << related_step / steps);
+  CHECK(same_cat_step / steps > 0.5);
+  CHECK(related_step / steps > 0.08);
+  CHECK(related_step / steps < 0.3);
 
   // Popularity is skewed (Zipf): the top 1% of items and categories take a large share.
   auto top_share = [](std::vector<std::uint64_t> f) {
@@ -245,7 +219,119 @@ TEST_CASE("what a synthetic history says about the next click depends on categor
     return static_cast<double>(top) / static_cast<double>(all);
   };
   CHECK(top_share(item_freq) > 0.15);
-  CHECK(top_share(cat_freq) > 0.2);
+  CHECK(top_share(cat_freq) > 0.1);
+}
+
+TEST_CASE("what a synthetic history says about the next click needs category relations, recency and identity",
+          "[data][synthetic]") {
+  SyntheticOptions o;
+  o.users = 800;
+  const SyntheticLogGenerator g(o);
+  const dare::SyntheticProfile p = g.profile();
+  INFO("noise " << p.noise_clicks << "/" << p.pos_noise << ", category in 200 " << p.pos_cat_200 << "/"
+                << p.neg_cat_200 << ", in 20 " << p.pos_cat_20 << "/" << p.neg_cat_20 << ", only old "
+                << p.pos_cat_old << "/" << p.neg_cat_old << ", related only " << p.pos_related_only << "/"
+                << p.neg_related_only << ", item " << p.pos_item_200 << " old " << p.pos_item_old
+                << ", recent unrelated " << p.recent_unrelated << ", lift " << p.lift[0] << " " << p.lift[1] << " "
+                << p.lift[2] << " " << p.lift[3] << " " << p.lift[4] << ", AUC recent " << p.auc_recent
+                << " window " << p.auc_window);
+  REQUIRE(p.users > 700);
+  CHECK(p.targets == 21 * p.users);
+  // Noise: about a fifth of the clicks (and of the targets) are unrelated browsing.
+  CHECK(p.noise_clicks > 0.13);
+  CHECK(p.noise_clicks < 0.24);
+  CHECK(std::abs(p.pos_noise - p.noise_clicks) < 0.03);
+  // The target's category is in the window for most positives, not all (noise, new
+  // interests, related categories), and for a fair share of popularity negatives.
+  CHECK(p.pos_cat_200 > 0.78);
+  CHECK(p.pos_cat_200 < 0.92);
+  CHECK(p.neg_cat_200 > 0.08);
+  CHECK(p.neg_cat_200 < 0.25);
+  // Recency: the last 20 clicks hold it most of the time, but often only older clicks do
+  // (re-activated interests), and the last 20 clicks are mostly unrelated to the target.
+  CHECK(p.pos_cat_20 > 0.62);
+  CHECK(p.pos_cat_20 < 0.82);
+  CHECK(p.pos_cat_old > 0.09);
+  CHECK(p.recent_unrelated > 0.45);
+  // A same-category click says less the older it is, yet still much at 100-200 clicks back.
+  CHECK(p.lift[0] > p.lift[1]);
+  CHECK(p.lift[1] > p.lift[2]);
+  CHECK(p.lift[2] > p.lift[4]);
+  CHECK(p.lift[4] > 2.0);
+  // Relations: when the category itself is absent, a related one is present far more often
+  // for positives than for negatives.
+  CHECK(p.pos_related_only / (1 - p.pos_cat_200) > 1.8 * p.neg_related_only / (1 - p.neg_cat_200));
+  // Identity: a fair share of positives re-visit an item of the window, some from 21+ back.
+  CHECK(p.pos_item_200 > 0.18);
+  CHECK(p.pos_item_200 < 0.4);
+  CHECK(p.pos_item_old > 0.06);
+  // Not trivial: simple counts separate positives from negatives well, not perfectly.
+  CHECK(p.auc_recent > 0.85);
+  CHECK(p.auc_recent < 0.95);
+  CHECK(p.auc_window > 0.85);
+  CHECK(p.auc_window < 0.95);
+}
+
+TEST_CASE("the synthetic knobs move the statistics they name", "[data][synthetic]") {
+  SyntheticOptions base;
+  base.users = 500;
+  const dare::SyntheticProfile p0 = SyntheticLogGenerator(base).profile();
+  // No noise sessions and no distractions: no noise clicks, fewer unrelated recent clicks,
+  // and the negatives' categories (popular ones) rarely appear in the history.
+  SyntheticOptions quiet = base;
+  quiet.noise_session = 0;
+  quiet.distraction = 0;
+  const dare::SyntheticProfile pq = SyntheticLogGenerator(quiet).profile();
+  CHECK(pq.noise_clicks == 0);
+  CHECK(pq.pos_noise == 0);
+  CHECK(pq.recent_unrelated < p0.recent_unrelated - 0.1);
+  CHECK(pq.neg_cat_200 < p0.neg_cat_200 / 2);
+  CHECK(pq.auc_recent > p0.auc_recent + 0.03);
+  // Interests that fade and come back often: more evidence only far back, more unrelated
+  // recent clicks, and the whole window beats the last 20 clicks by more.
+  SyntheticOptions slow = base;
+  slow.interest_fade = 0.02;
+  slow.interest_wake = 0.01;
+  SyntheticOptions fast = base;
+  fast.interest_fade = 0.3;
+  fast.interest_wake = 0.15;
+  const dare::SyntheticProfile ps = SyntheticLogGenerator(slow).profile();
+  const dare::SyntheticProfile pf = SyntheticLogGenerator(fast).profile();
+  CHECK(pf.pos_cat_old > ps.pos_cat_old + 0.02);
+  CHECK(pf.recent_unrelated > ps.recent_unrelated + 0.08);
+  CHECK(pf.auc_window - pf.auc_recent > ps.auc_window - ps.auc_recent + 0.01);
+  // Revisits put the positive's own item in the window (beyond chance repeats).
+  SyntheticOptions none = base;
+  none.revisit_recent = 0;
+  none.revisit_old = 0;
+  SyntheticOptions heavy = base;
+  heavy.revisit_recent = 0.2;
+  heavy.revisit_old = 0.1;
+  CHECK(SyntheticLogGenerator(heavy).profile().pos_item_200 >
+        SyntheticLogGenerator(none).profile().pos_item_200 + 0.06);
+  // Sessions that never leave the interest's home category: related-only positives and
+  // far-back-only evidence mostly disappear (they come from the cluster's other categories).
+  SyntheticOptions home = base;
+  home.home_share = 1;
+  home.related_switch = 0;
+  const dare::SyntheticProfile ph = SyntheticLogGenerator(home).profile();
+  CHECK(ph.pos_related_only < p0.pos_related_only - 0.02);
+  CHECK(ph.pos_cat_old < p0.pos_cat_old - 0.03);
+  // The profile is deterministic.
+  const dare::SyntheticProfile again = SyntheticLogGenerator(base).profile();
+  CHECK(again.auc_window == p0.auc_window);
+  CHECK(again.lift[3] == p0.lift[3]);
+}
+
+TEST_CASE("tied_auc counts ties one half", "[data][synthetic]") {
+  std::vector<std::pair<double, int>> s = {{0.1, 0}, {0.4, 1}, {0.35, 0}, {0.8, 1}};
+  CHECK(dare::detail::tied_auc(s) == Approx(1.0));
+  s = {{0.5, 0}, {0.5, 1}};
+  CHECK(dare::detail::tied_auc(s) == Approx(0.5));
+  s = {{0.1, 1}, {0.2, 0}, {0.3, 1}, {0.3, 0}};
+  CHECK(dare::detail::tied_auc(s) == Approx(0.375));  // pairs: (0.1<0.2) 0, (0.1<0.3) 0, (0.3>0.2) 1, tie 0.5
+  s = {{0.1, 1}};
+  CHECK(dare::detail::tied_auc(s) == 0.5);
 }
 
 TEST_CASE("synthetic options are checked and mmdd dates count from May 11", "[data][synthetic]") {
@@ -258,6 +344,16 @@ TEST_CASE("synthetic options are checked and mmdd dates count from May 11", "[da
   CHECK_THROWS_AS(SyntheticLogGenerator(o), std::invalid_argument);
   o = SyntheticOptions{};
   o.min_length = 0;
+  CHECK_THROWS_AS(SyntheticLogGenerator(o), std::invalid_argument);
+  o = SyntheticOptions{};
+  o.min_interests = 4;
+  o.max_interests = 3;
+  CHECK_THROWS_WITH(SyntheticLogGenerator(o), Catch::Contains("min_interests <= max_interests"));
+  o = SyntheticOptions{};
+  o.noise_mean = 0.5;
+  CHECK_THROWS_AS(SyntheticLogGenerator(o), std::invalid_argument);
+  o = SyntheticOptions{};
+  o.noise_session = -0.1;
   CHECK_THROWS_AS(SyntheticLogGenerator(o), std::invalid_argument);
   CHECK(dare::detail::tmall_mmdd(0) == 511);
   CHECK(dare::detail::tmall_mmdd(20) == 531);
