@@ -55,6 +55,18 @@ TEMPLATE_TEST_CASE("dot_rows_multi matches the scalar reference on " DARE_TEST_A
   CHECK(dare_test::check_dot_rows_multi_fixed<Arch, TestType, 1, 3, 16, 17, 64, 130>() == "");
 }
 
+TEMPLATE_TEST_CASE("dot_rows over more than 1 MiB of rows (prefetching) is exact on "
+                   DARE_TEST_ARCH_NAME, "[search][dot_kernels][arch]", float, double) {
+  DARE_SKIP_UNLESS_ARCH_RUNS();
+  CHECK(dare_test::check_dot_rows_prefetched<Arch, TestType>() == "");
+}
+
+TEMPLATE_TEST_CASE("dot_rows_multi's transposed tiles are exact at wide rows on "
+                   DARE_TEST_ARCH_NAME, "[search][dot_kernels][arch]", float, double) {
+  DARE_SKIP_UNLESS_ARCH_RUNS();
+  CHECK(dare_test::check_dot_rows_multi_transposed<Arch, TestType>() == "");
+}
+
 TEMPLATE_TEST_CASE("the horizontal reductions and masked tail loads are exact on "
                    DARE_TEST_ARCH_NAME, "[search][dot_kernels][arch]", float, double) {
   DARE_SKIP_UNLESS_ARCH_RUNS();

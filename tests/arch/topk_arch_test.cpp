@@ -15,3 +15,16 @@ TEMPLATE_TEST_CASE("top-K equals a full stable sort on " DARE_TEST_ARCH_NAME,
   CHECK(dare_test::check_topk_random<TestType, Arch>(cases) == "");
   CHECK(cases > 1000);
 }
+
+TEMPLATE_TEST_CASE("top-K over long histories equals a full stable sort and reports NaN on "
+                   DARE_TEST_ARCH_NAME, "[search][topk][arch]", float, double) {
+  using Arch = DARE_TEST_ARCH;
+  if (!(Arch::available() && xsimd::available_architectures().best >= Arch::version())) {
+    WARN("this CPU lacks " DARE_TEST_ARCH_NAME ": test skipped");
+    return;
+  }
+  dare::Index cases = 0;
+  CHECK(dare_test::check_topk_long<TestType, Arch>(cases) == "");
+  CHECK(dare_test::check_topk_nan_long<TestType, Arch>(cases) == "");
+  CHECK(cases > 100);
+}

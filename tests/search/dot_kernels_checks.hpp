@@ -20,6 +20,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <xsimd/xsimd.hpp>
@@ -217,6 +218,62 @@ std::string check_dot_rows_multi_fixed() {
                                Dims, m, n, dare::aligned_stride<Scalar>(Dims), true, rng))
                     : void()),
        ...);
+  return err;
+}
+
+/// dot_rows over rows spanning more than 1 MiB (kPrefetchMinBytes), the path that prefetches
+/// ahead of each block: compile-time and run-time widths of 16 to 64 floats (8 to 32
+/// doubles), row counts that are and are not multiples of the block, tight and padded
+/// strides.
+template <class Arch, class Scalar>
+std::string check_dot_rows_prefetched() {
+  std::mt19937 rng(17);
+  constexpr Index unit = 32 / Index(sizeof(Scalar));  // 8 floats or 4 doubles: 32 bytes
+  std::string err;
+  auto sweep = [&](auto fixed) {
+    constexpr int Dim = decltype(fixed)::value;
+    for (Index dim : {2 * unit, 4 * unit, 5 * unit, 8 * unit}) {
+      if (Dim != dare::Dynamic && dim != Dim) continue;
+      const Index row_bytes = dim * Index(sizeof(Scalar));
+      const Index n = dare::detail::kPrefetchMinBytes / row_bytes + 37;  // just over 1 MiB, odd count
+      for (Index stride : {dim, dare::aligned_stride<Scalar>(dim) + Index(64 / sizeof(Scalar))})
+        for (bool integers : {true, false})
+          if (err.empty())
+            err = check_dot_rows_once<Dim, Arch, Scalar>(dim, n, stride, 0, integers, rng);
+    }
+  };
+  sweep(std::integral_constant<int, dare::Dynamic>{});
+  sweep(std::integral_constant<int, int(4 * unit)>{});
+  sweep(std::integral_constant<int, int(8 * unit)>{});
+  return err;
+}
+
+/// dot_rows_multi on its transposed path (transpose_pays: enough queries for the width) at
+/// wide rows, where a 32 KB tile holds only a few strips, at query counts around the
+/// register block, and with 128 KB tiles (more than 8 MB of scores).
+template <class Arch, class Scalar>
+std::string check_dot_rows_multi_transposed() {
+  std::mt19937 rng(23);
+  std::string err;
+  for (Index dim : {48, 64, 128, 130, 256}) {
+    Index m = 1;
+    while (!dare::detail::transpose_pays(m, dim)) ++m;  // the smallest m that transposes
+    for (Index mm : {m, m + 1, m + 3, m + 8})
+      for (Index n : {1, 17, 200, 700})
+        for (bool integers : {true, false})
+          if (err.empty())
+            err = check_dot_rows_multi_once<dare::Dynamic, Arch, Scalar>(dim, mm, n, dim + 2,
+                                                                         integers, rng);
+  }
+  if (err.empty())
+    err = check_dot_rows_multi_once<64, Arch, Scalar>(64, 40, 300, dare::aligned_stride<Scalar>(64),
+                                                      true, rng);
+  if (err.empty())
+    err = check_dot_rows_multi_once<256, Arch, Scalar>(256, 30, 90, 256, false, rng);
+  // 100 queries over just more than 8 MB of scores (about 22,000 rows of floats), 128 KB tiles.
+  const Index big_n = dare::detail::kMultiOutputCached / (100 * Index(sizeof(Scalar))) + 1001;
+  if (err.empty())
+    err = check_dot_rows_multi_once<16, Arch, Scalar>(16, 100, big_n, 16, true, rng);
   return err;
 }
 

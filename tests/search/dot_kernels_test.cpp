@@ -31,6 +31,16 @@ TEMPLATE_TEST_CASE("dot_rows_multi matches the scalar reference for several quer
   CHECK(dare_test::check_dot_rows_multi_fixed<Arch, TestType, 1, 3, 16, 17, 64, 130>() == "");
 }
 
+TEMPLATE_TEST_CASE("dot_rows over more than 1 MiB of rows (the prefetching path) is exact",
+                   "[search][dot_kernels]", float, double) {
+  CHECK(dare_test::check_dot_rows_prefetched<Arch, TestType>() == "");
+}
+
+TEMPLATE_TEST_CASE("dot_rows_multi's transposed tiles are exact at wide rows and many queries",
+                   "[search][dot_kernels]", float, double) {
+  CHECK(dare_test::check_dot_rows_multi_transposed<Arch, TestType>() == "");
+}
+
 TEMPLATE_TEST_CASE("the horizontal reductions and tail loads are exact", "[search][dot_kernels]",
                    float, double) {
   CHECK(dare_test::check_reductions<Arch, TestType>() == "");

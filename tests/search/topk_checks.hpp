@@ -4,10 +4,14 @@
 //
 // The sizes cover every path of TopK::select: ranking all n (small n), the group-maxima
 // bound then ranking (distinct scores), the bound then the heap (many ties), and no bound
-// (k > 64); with and without masks, at several padded fractions.
+// (k > 64); with and without masks, at several padded fractions. Long histories (the
+// segmented bound pass of n > 8W * G) and NaN scores hidden among them have checks of their
+// own.
 #pragma once
 
 #include <cstdint>
+#include <limits>
+#include <stdexcept>
 #include <random>
 #include <sstream>
 #include <string>
@@ -54,6 +58,95 @@ std::string check_topk_random(dare::Index& cases) {
       }
     }
   }
+  return "";
+}
+
+/// Long histories (10k and 100k positions), where the bound pass works in segments and the
+/// gather skips most spans: K in {20, 50, 100}, distinct scores or few levels, recent-heavy
+/// scores (the best near the end, as attention scores often are), with and without a mask.
+template <class Scalar, class Arch>
+std::string check_topk_long(dare::Index& cases) {
+  using dare::Index;
+  std::mt19937 rng(99);
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  for (Index n : {Index(10000), Index(100000)})
+    for (Index k : {Index(20), Index(50), Index(100)}) {
+      dare::TopK<Scalar, Arch> topk(k);
+      for (int shape = 0; shape < 3; ++shape) {
+        std::vector<Scalar> scores(static_cast<std::size_t>(n));
+        for (Index i = 0; i < n; ++i) {
+          const double u = unit(rng);
+          scores[i] = shape == 0   ? Scalar(u)                              // distinct
+                      : shape == 1 ? Scalar(std::floor(u * 8))              // 8 levels: ties
+                                   : Scalar(u + 3.0 * double(i) / double(n));  // recent-heavy
+        }
+        std::vector<std::uint8_t> valid(static_cast<std::size_t>(n));
+        for (auto& v : valid) v = unit(rng) < 0.2 ? 0 : 1;
+        for (const std::uint8_t* mask : {static_cast<const std::uint8_t*>(nullptr),
+                                         static_cast<const std::uint8_t*>(valid.data())}) {
+          std::vector<Index> got_pos(k), want_pos(k);
+          std::vector<Scalar> got(k), want(k);
+          topk.select(scores.data(), n, mask, got_pos.data(), got.data());
+          dare::reference::topk_reference(scores.data(), n, mask, k, want_pos.data(),
+                                          want.data());
+          ++cases;
+          if (got_pos != want_pos || got != want) {
+            std::ostringstream os;
+            os << Arch::name() << " n=" << n << " k=" << k << " shape " << shape
+               << (mask ? " masked" : "") << ": results differ";
+            return os.str();
+          }
+        }
+      }
+    }
+  return "";
+}
+
+/// A NaN score at a valid position anywhere in a long history is reported, naming the first
+/// such position, however far below the bound its neighbours are (a NaN must not hide in a
+/// span the gather skips); NaN at padded positions is ignored and the result is exact.
+template <class Scalar, class Arch>
+std::string check_topk_nan_long(dare::Index& cases) {
+  using dare::Index;
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  const Scalar nan = std::numeric_limits<Scalar>::quiet_NaN();
+  for (Index n : {Index(1000), Index(10000), Index(100000)})
+    for (Index k : {Index(20), Index(100)}) {
+      dare::TopK<Scalar, Arch> topk(k);
+      // The best scores sit at the end, so every earlier span is far below the bound.
+      std::vector<Scalar> scores(static_cast<std::size_t>(n));
+      for (Index i = 0; i < n; ++i) scores[i] = Scalar(unit(rng) + (i >= n - 2 * k ? 10.0 : 0.0));
+      std::vector<Index> got_pos(k), want_pos(k);
+      std::vector<Scalar> got(k), want(k);
+      for (Index where : {Index(0), Index(1), Index(63), Index(64), n / 2 + 7, n - 2 * k - 1,
+                          n - k, n - 1}) {
+        std::vector<Scalar> with_nan = scores;
+        with_nan[where] = nan;
+        if (where + 1000 < n) with_nan[where + 1000] = nan;  // a second NaN: the first is named
+        std::ostringstream where_text;
+        where_text << Arch::name() << " n=" << n << " k=" << k << " NaN at " << where;
+        std::ostringstream want_msg;
+        want_msg << "scores[" << where << "] is NaN";
+        ++cases;
+        try {
+          topk.select(with_nan.data(), n, nullptr, got_pos.data(), got.data());
+          return where_text.str() + ": not reported";
+        } catch (const std::invalid_argument& e) {
+          if (std::string(e.what()).find(want_msg.str()) == std::string::npos)
+            return where_text.str() + ": the error says \"" + e.what() + "\"";
+        }
+        // Masked out (with its second NaN): no error, and the result is the reference's.
+        std::vector<std::uint8_t> valid(static_cast<std::size_t>(n), 1);
+        valid[where] = 0;
+        if (where + 1000 < n) valid[where + 1000] = 0;
+        ++cases;
+        topk.select(with_nan.data(), n, valid.data(), got_pos.data(), got.data());
+        dare::reference::topk_reference(with_nan.data(), n, valid.data(), k, want_pos.data(),
+                                        want.data());
+        if (got_pos != want_pos || got != want) return where_text.str() + " (masked): results differ";
+      }
+    }
   return "";
 }
 

@@ -57,6 +57,15 @@ TEMPLATE_TEST_CASE("top-K without SIMD (the scalar passes) equals a full stable 
   CHECK(cases > 1000);
 }
 
+TEMPLATE_TEST_CASE("top-K over long histories equals a full stable sort and reports NaN",
+                   "[search][topk]", float, double) {
+  Index cases = 0;
+  CHECK(dare_test::check_topk_long<TestType, xsimd::default_arch>(cases) == "");
+  CHECK(dare_test::check_topk_nan_long<TestType, xsimd::default_arch>(cases) == "");
+  CHECK(dare_test::check_topk_nan_long<TestType, xsimd::unavailable>(cases) == "");
+  CHECK(cases > 100);
+}
+
 TEMPLATE_TEST_CASE("top-K ranks equal scores by the higher position first", "[search][topk]",
                    float, double) {
   const std::vector<TestType> scores = {1, 3, 3, 2, 3, 0};
