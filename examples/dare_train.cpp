@@ -182,7 +182,8 @@ void write_metrics(const std::string& path, const std::vector<RunReport>& runs, 
     const auto& r = runs[i].result;
     os << "  {\n    \"model\": \"" << runs[i].name << "\",\n";
     split("test", r.test);
-    os << ",\n    \"val\": {\"best_auc\": " << r.best_val.auc << ", \"best_step\": " << r.best_step << "},\n";
+    os << ",\n    \"val\": {\"best_auc\": " << r.best_val.auc << ", \"best_step\": " << r.best_step
+       << ", \"eval_interval\": " << r.eval_interval << "},\n";
     os << "    \"train\": {\"samples_per_sec\": " << r.samples_per_sec << ", \"seconds\": " << r.train_seconds
        << ", \"steps\": " << r.steps << ", \"samples\": " << r.samples_seen << "}\n  }"
        << (i + 1 < runs.size() ? "," : "") << "\n";
@@ -226,7 +227,14 @@ int main(int argc, char** argv) {
   app.add_option("--max-steps", s.train.max_steps, "stop after this many steps (0: all epochs)")->capture_default_str();
   app.add_option("--threads", s.train.threads, "worker threads")->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--seed", s.seed, "initialisation and shuffle seed")->capture_default_str();
-  app.add_option("--eval-interval", s.train.eval_interval, "validate every this many steps")->capture_default_str();
+  app.add_option("--eval-interval", s.train.eval_interval,
+                 "validate every this many steps (0: only at the end), or more often to meet --min-evals-per-epoch")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--min-evals-per-epoch", s.train.min_evals_per_epoch,
+                 "validate at least this often per epoch on small datasets (0: exactly every --eval-interval)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   app.add_option("--checkpoint", s.train.checkpoint_path, "file for the best model on validation (reload with the same flags)");
   app.add_option("--metrics-out", s.metrics_out, "write the metrics as JSON to this file");
   app.add_flag("--quiet", s.quiet, "no progress output");
@@ -245,14 +253,17 @@ int main(int argc, char** argv) {
     if (s.compare || s.model == "dare") runs.push_back(run_dare(s, data));
     if (s.compare || s.model == "twin") runs.push_back(run_twin(s, data));
 
-    std::printf("\n%-6s %8s %8s %8s %9s %9s %12s %9s\n", "model", "test AUC", "GAUC", "cat AUC", "logloss",
-                "val AUC", "samples/s", "train s");
+    std::printf("\n%-6s %8s %8s %8s %9s %9s %10s %12s %9s\n", "model", "test AUC", "GAUC", "cat AUC", "logloss",
+                "val AUC", "best step", "samples/s", "train s");
     for (const auto& r : runs) {
       const auto& m = r.result.test;
-      std::printf("%-6s %8.5f %8.5f %8.5f %9.5f %9.5f %12.0f %9.1f\n", r.name.c_str(), m.auc, m.gauc,
-                  m.category_auc, m.logloss, r.result.best_val.auc, r.result.samples_per_sec,
+      const std::string best = std::to_string(r.result.best_step) + "/" + std::to_string(r.result.steps);
+      std::printf("%-6s %8.5f %8.5f %8.5f %9.5f %9.5f %10s %12.0f %9.1f\n", r.name.c_str(), m.auc, m.gauc,
+                  m.category_auc, m.logloss, r.result.best_val.auc, best.c_str(), r.result.samples_per_sec,
                   r.result.train_seconds);
     }
+    std::printf("(test metrics of the best model on validation, validated every %lld steps)\n",
+                static_cast<long long>(runs.front().result.eval_interval));
     if (runs.size() == 2) {
       std::printf("DARE - TWIN test AUC: %+.5f\n", runs[0].result.test.auc - runs[1].result.test.auc);
     }

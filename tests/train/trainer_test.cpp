@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "dare/data.hpp"
 #include "dare/models.hpp"
@@ -81,6 +82,43 @@ TEST_CASE("the trainer learns a synthetic log and reports its best validation mo
   const auto test_again = evaluator.evaluate(data.test());
   CHECK(test_again.auc == Approx(r.test.auc).epsilon(1e-12));
   CHECK(test_again.logloss == Approx(r.test.logloss).epsilon(1e-9));
+}
+
+TEST_CASE("validation comes every eval_interval steps, and at least min_evals_per_epoch times an epoch",
+          "[train]") {
+  dare_test::TempDir dir;
+  const dare::Dataset data = small_dataset(dir);
+  dare::Dare<float, 8, 8> model(config_for(data, 8));
+  dare::TrainOptions o;  // eval_interval 150 (the reference), min_evals_per_epoch 5
+  dare::Trainer<dare::Dare<float, 8, 8>> defaults(model, data, o);
+  CHECK(defaults.effective_eval_interval(16600) == 150);  // Taobao: the reference's interval
+  CHECK(defaults.effective_eval_interval(77) == 16);      // the default synthetic log
+  CHECK(defaults.effective_eval_interval(1) == 1);
+  o.eval_interval = 0;  // only at the end, whatever the minimum
+  CHECK(dare::Trainer<dare::Dare<float, 8, 8>>(model, data, o).effective_eval_interval(77) == 0);
+  o.eval_interval = 150;
+  o.min_evals_per_epoch = 0;  // exactly the reference's interval
+  CHECK(dare::Trainer<dare::Dare<float, 8, 8>>(model, data, o).effective_eval_interval(77) == 150);
+
+  // A real run: one epoch of small batches validates at the shortened interval.
+  o.min_evals_per_epoch = 4;
+  o.batch_size = 256;
+  o.epochs = 1;
+  const dare::Index steps = (data.train().size() + 255) / 256;
+  REQUIRE(steps >= 8);
+  dare::Trainer<dare::Dare<float, 8, 8>> trainer(model, data, o);
+  std::vector<dare::Index> validated_at;
+  trainer.on_progress([&](const dare::TrainProgress& p) {
+    if (p.validated) validated_at.push_back(p.step);
+  });
+  const dare::TrainResult r = trainer.run();
+  const dare::Index interval = (steps + 3) / 4;
+  CHECK(r.eval_interval == interval);
+  std::vector<dare::Index> want;
+  for (dare::Index step = interval; step < steps; step += interval) want.push_back(step);
+  want.push_back(steps);  // and at the end
+  CHECK(validated_at == want);
+  CHECK(r.val_auc_history.size() == want.size());
 }
 
 TEST_CASE("a diverging loss stops training with an error naming the step", "[train]") {
