@@ -2,7 +2,10 @@
 // target (M = 1) or M = 100 candidate targets (batched ranking) and keep each target's top K.
 //
 // Case names: search/<method>/<hot|cold>/M:<m>/A:<a>/N:<n>/K:<k>, where <method> is
-//   dare     dare::dot_rows<A> (dot_rows_multi<A> for M = 100) + dare::TopK: the library
+//   dare     the library: dare::dot_rows<A> + dare::TopK for M = 1; dare::MultiSearch<A>
+//            (scoring in chunks with a running per-target threshold) for M = 100
+//   dare_unfused  M = 100 only: dot_rows_multi<A> into the whole M x N matrix, then
+//            TopK::select_many (what MultiSearch replaces)
 //   dot      the same dot products alone (no K in the name): what the top-K adds
 //   eigen_dot   Eigen's scores alone (GEMV, GEMM for M = 100), to set against dot
 //   scalar   reference::dot_rows (a plain loop) + std::nth_element and a sort of the K kept
@@ -29,10 +32,10 @@
 // hot and cold, M in {1, 100}. The main grid has K = 20 everywhere and K in {50, 100} at
 // N = 10000 (all widths); the rest of the K cross product is named search_full/... (same
 // scheme). On the project's 2-core machine, with --benchmark_min_time=0.05 and 5 repetitions:
-//   main grid (816 cases, ~7 min):   dare_bench --benchmark_filter='^search/'
-//   full grid (1392 cases, ~15 min): dare_bench --benchmark_filter='^search'
+//   main grid (888 cases, ~7 min):   dare_bench --benchmark_filter='^search/'
+//   full grid (1536 cases, ~15 min): dare_bench --benchmark_filter='^search'
 // The slowest cases are the baselines at M = 100, N = 100000 (about 1 s per iteration).
-// docs/README_search_section.md has the exact commands and scripts/search_report.py turns
+// README.md ("Search speed") has the exact commands and scripts/search_report.py turns
 // the JSON into docs/search_speed.{md,png}.
 #include <benchmark/benchmark.h>
 
@@ -67,6 +70,7 @@
 #include "dare/core/aligned.hpp"
 #include "dare/core/simd.hpp"
 #include "dare/search/dot_kernels.hpp"
+#include "dare/search/multi_search.hpp"
 #include "dare/search/topk.hpp"
 
 #if defined(DARE_BENCH_HAVE_FAISS)
@@ -183,17 +187,34 @@ struct Results {
 template <int A>
 class DareSearch {
  public:
-  DareSearch(Temp, Index n, Index k, Index m, const float*) : n_(n), k_(k), m_(m), r_(m, n, k),
-                                                              topk_(k) {}
+  DareSearch(Temp, Index n, Index k, Index m, const float*)
+      : n_(n), k_(k), m_(m), r_(m, n, k), topk_(k), multi_(k) {}
   void run(const float* rows, const float* queries) {
     if (m_ == 1) {
       dare::dot_rows<A>(queries, rows, n_, A, r_.scores.data());
       topk_.select(r_.scores.data(), n_, nullptr, r_.positions.data(), r_.best.data());
     } else {
-      dare::dot_rows_multi<A>(queries, m_, A, rows, n_, A, r_.scores.data(), n_);
-      topk_.select_many(r_.scores.data(), m_, n_, n_, nullptr, 0, r_.positions.data(),
-                        r_.best.data(), k_);
+      multi_.search(queries, m_, A, rows, n_, A, nullptr, r_.positions.data(), r_.best.data(), k_);
     }
+    benchmark::DoNotOptimize(r_.positions.data());
+  }
+
+ private:
+  Index n_, k_, m_;
+  Results r_;
+  dare::TopK<float> topk_;
+  dare::MultiSearch<float, A> multi_;
+};
+
+template <int A>
+class DareUnfused {
+ public:
+  DareUnfused(Temp, Index n, Index k, Index m, const float*)
+      : n_(n), k_(k), m_(m), r_(m, n, k), topk_(k) {}
+  void run(const float* rows, const float* queries) {
+    dare::dot_rows_multi<A>(queries, m_, A, rows, n_, A, r_.scores.data(), n_);
+    topk_.select_many(r_.scores.data(), m_, n_, n_, nullptr, 0, r_.positions.data(),
+                      r_.best.data(), k_);
     benchmark::DoNotOptimize(r_.positions.data());
   }
 
@@ -426,6 +447,7 @@ void register_width() {
           const std::string prefix = main ? "search/" : "search_full/";
           const std::string suffix = "/" + tm + an + "/K:" + std::to_string(k);
           add_case<A, DareSearch>(prefix + "dare" + suffix, temp, n, k, m);
+          if (m > 1) add_case<A, DareUnfused>(prefix + "dare_unfused" + suffix, temp, n, k, m);
           add_case<A, ScalarSearch>(prefix + "scalar" + suffix, temp, n, k, m);
           add_case<A, EigenSearch>(prefix + "eigen" + suffix, temp, n, k, m);
 #if defined(DARE_BENCH_HAVE_FAISS)

@@ -3,4 +3,5 @@
 
 #include "dare/core.hpp"
 #include "dare/search/dot_kernels.hpp"
+#include "dare/search/multi_search.hpp"
 #include "dare/search/topk.hpp"
