@@ -21,6 +21,18 @@
 
 namespace dare_test {
 
+/// True when topk.select on the scores gives exactly the reference's positions and scores.
+template <class Scalar, class Arch>
+bool same_as_reference(dare::TopK<Scalar, Arch>& topk, const std::vector<Scalar>& scores,
+                       const std::uint8_t* mask) {
+  const dare::Index n = static_cast<dare::Index>(scores.size()), k = topk.k();
+  std::vector<dare::Index> got_pos(k), want_pos(k);
+  std::vector<Scalar> got(k), want(k);
+  topk.select(scores.data(), n, mask, got_pos.data(), got.data());
+  dare::reference::topk_reference(scores.data(), n, mask, k, want_pos.data(), want.data());
+  return got_pos == want_pos && got == want;
+}
+
 /// "" when TopK<Scalar, Arch> equals reference::topk_reference on every case, else the
 /// first difference; `cases` counts the comparisons made.
 template <class Scalar, class Arch>
@@ -41,13 +53,8 @@ std::string check_topk_random(dare::Index& cases) {
             std::vector<std::uint8_t> valid(n);
             for (auto& v : valid) v = unit(rng) < padded_fraction ? 0 : 1;
             const std::uint8_t* mask = padded_fraction < 0 ? nullptr : valid.data();
-            std::vector<Index> got_pos(k), want_pos(k);
-            std::vector<Scalar> got(k), want(k);
-            topk.select(scores.data(), n, mask, got_pos.data(), got.data());
-            dare::reference::topk_reference(scores.data(), n, mask, k, want_pos.data(),
-                                            want.data());
             ++cases;
-            if (got_pos != want_pos || got != want) {
+            if (!same_as_reference(topk, scores, mask)) {
               std::ostringstream os;
               os << Arch::name() << " n=" << n << " k=" << k << " levels=" << levels
                  << " padded fraction " << padded_fraction << ": results differ";
@@ -84,13 +91,8 @@ std::string check_topk_long(dare::Index& cases) {
         for (auto& v : valid) v = unit(rng) < 0.2 ? 0 : 1;
         for (const std::uint8_t* mask : {static_cast<const std::uint8_t*>(nullptr),
                                          static_cast<const std::uint8_t*>(valid.data())}) {
-          std::vector<Index> got_pos(k), want_pos(k);
-          std::vector<Scalar> got(k), want(k);
-          topk.select(scores.data(), n, mask, got_pos.data(), got.data());
-          dare::reference::topk_reference(scores.data(), n, mask, k, want_pos.data(),
-                                          want.data());
           ++cases;
-          if (got_pos != want_pos || got != want) {
+          if (!same_as_reference(topk, scores, mask)) {
             std::ostringstream os;
             os << Arch::name() << " n=" << n << " k=" << k << " shape " << shape
                << (mask ? " masked" : "") << ": results differ";
@@ -117,8 +119,8 @@ std::string check_topk_nan_long(dare::Index& cases) {
       // The best scores sit at the end, so every earlier span is far below the bound.
       std::vector<Scalar> scores(static_cast<std::size_t>(n));
       for (Index i = 0; i < n; ++i) scores[i] = Scalar(unit(rng) + (i >= n - 2 * k ? 10.0 : 0.0));
-      std::vector<Index> got_pos(k), want_pos(k);
-      std::vector<Scalar> got(k), want(k);
+      std::vector<Index> got_pos(k);
+      std::vector<Scalar> got(k);
       for (Index where : {Index(0), Index(1), Index(63), Index(64), n / 2 + 7, n - 2 * k - 1,
                           n - k, n - 1}) {
         std::vector<Scalar> with_nan = scores;
@@ -141,10 +143,8 @@ std::string check_topk_nan_long(dare::Index& cases) {
         valid[where] = 0;
         if (where + 1000 < n) valid[where + 1000] = 0;
         ++cases;
-        topk.select(with_nan.data(), n, valid.data(), got_pos.data(), got.data());
-        dare::reference::topk_reference(with_nan.data(), n, valid.data(), k, want_pos.data(),
-                                        want.data());
-        if (got_pos != want_pos || got != want) return where_text.str() + " (masked): results differ";
+        if (!same_as_reference(topk, with_nan, valid.data()))
+          return where_text.str() + " (masked): results differ";
       }
     }
   return "";
