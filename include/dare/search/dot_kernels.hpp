@@ -488,19 +488,19 @@ inline constexpr Index kMultiVectors = 2;
 /// 5, 8, 13, 19, 24 and 27.
 constexpr bool transpose_pays(Index m, Index dim) noexcept { return m * (dim + 48) >= 32 * dim; }
 
-/// Scores queries [0, Q) (query q at queries + q * query_stride) against rows [r0, r0 +
-/// kMultiVectors * W) of a transposed tile (tile[k * lanes + r] = component k of row r, zero
-/// past the last real row) into out[q * out_stride + r] for r < count: per component,
-/// Q * kMultiVectors broadcast FMAs, no horizontal sums.
+/// The register block of the transposed kernels: acc[q][v] = the scores of queries [0, Q)
+/// (query q at queries + q * query_stride) against rows r0 + v * W + [0, W) of a transposed
+/// tile (tile[k * lanes + r] = component k of row r, zero past the last real row): per
+/// component, Q * kMultiVectors broadcast FMAs, no horizontal sums. MultiSearch runs the
+/// same block, so its scores are dot_rows_multi's bit for bit.
 template <int Dim, class A, Index Q, class T>
-DARE_DETAIL_INLINE void transposed_strip(const T* queries, Index query_stride, const T* tile,
-                                         Index lanes, Index r0, Index count, T* out,
-                                         Index out_stride, Index dim_arg) {
+DARE_DETAIL_INLINE void transposed_block(const T* queries, Index query_stride, const T* tile,
+                                         Index lanes, Index r0, Index dim_arg,
+                                         SimdBatch<T, A> (&acc)[Q][kMultiVectors]) {
   using B = SimdBatch<T, A>;
   constexpr Index W = B::size;
   constexpr Index V = kMultiVectors;
   const Index dim = width<Dim>(dim_arg);
-  B acc[Q][V];
   for (Index q = 0; q < Q; ++q)
     for (Index v = 0; v < V; ++v) acc[q][v] = B(T(0));
   const T* column = tile + r0;
@@ -512,6 +512,18 @@ DARE_DETAIL_INLINE void transposed_strip(const T* queries, Index query_stride, c
       for (Index v = 0; v < V; ++v) acc[q][v] = xsimd::fma(x, t[v], acc[q][v]);
     }
   }
+}
+
+/// transposed_block stored to out[q * out_stride + r] for r < count.
+template <int Dim, class A, Index Q, class T>
+DARE_DETAIL_INLINE void transposed_strip(const T* queries, Index query_stride, const T* tile,
+                                         Index lanes, Index r0, Index count, T* out,
+                                         Index out_stride, Index dim) {
+  using B = SimdBatch<T, A>;
+  constexpr Index W = B::size;
+  constexpr Index V = kMultiVectors;
+  B acc[Q][V];
+  transposed_block<Dim, A, Q>(queries, query_stride, tile, lanes, r0, dim, acc);
   for (Index q = 0; q < Q; ++q) {
     for (Index v = 0; v < V; ++v) {
       const Index r = r0 + v * W;

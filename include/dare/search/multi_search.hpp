@@ -256,17 +256,7 @@ class MultiSearch {
     for (Index q = 0; q < NQ; ++q) threshold[q] = B(targets_[static_cast<std::size_t>(j0 + q)].threshold);
     for (Index r0 = 0; r0 < count; r0 += V * W) {
       B acc[NQ][V];
-      for (Index q = 0; q < NQ; ++q)
-        for (Index v = 0; v < V; ++v) acc[q][v] = B(Scalar(0));
-      const Scalar* column = tile_.data() + r0;
-      for (Index k = 0; k < dim; ++k, column += lanes) {
-        B t[V];
-        for (Index v = 0; v < V; ++v) t[v] = B::load_aligned(column + v * W);
-        for (Index q = 0; q < NQ; ++q) {
-          const B x(q0[q * query_stride + k]);
-          for (Index v = 0; v < V; ++v) acc[q][v] = xsimd::fma(x, t[v], acc[q][v]);
-        }
-      }
+      detail::transposed_block<Dim, Arch, NQ>(q0, query_stride, tile_.data(), lanes, r0, dim, acc);
       const Index live = std::min<Index>(V * W, count - r0);
       const std::uint64_t live_bits = live == 64 ? ~std::uint64_t(0) : (std::uint64_t(1) << live) - 1;
       for (Index q = 0; q < NQ; ++q) {
