@@ -13,27 +13,14 @@
 
 #include <catch2/catch.hpp>
 
+#include "arch/arch_runs.hpp"
 #include "search/dot_kernels_checks.hpp"
 
 namespace {
 
 using Arch = DARE_TEST_ARCH;
 
-/// xsimd 8.1's Arch::available() is a compile-time `true`; the CPUID probe says whether this
-/// machine actually runs the architecture.
-bool arch_runs_here() {
-  return Arch::available() && xsimd::available_architectures().best >= Arch::version();
-}
-
 }  // namespace
-
-#define DARE_SKIP_UNLESS_ARCH_RUNS()                                                   \
-  do {                                                                                 \
-    if (!arch_runs_here()) {                                                           \
-      WARN("this CPU lacks " DARE_TEST_ARCH_NAME ": test skipped");                    \
-      return;                                                                          \
-    }                                                                                  \
-  } while (false)
 
 TEMPLATE_TEST_CASE("dot_rows matches the scalar reference for every run-time width on "
                    DARE_TEST_ARCH_NAME, "[search][dot_kernels][arch]", float, double) {

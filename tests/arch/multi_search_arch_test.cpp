@@ -2,15 +2,13 @@
 // tests/CMakeLists.txt), against the full score matrix and a full stable sort per target.
 #include <catch2/catch.hpp>
 
+#include "arch/arch_runs.hpp"
 #include "search/multi_search_checks.hpp"
 
 TEMPLATE_TEST_CASE("MultiSearch equals scoring every row and sorting each target on " DARE_TEST_ARCH_NAME,
                    "[search][multi_search][arch]", float, double) {
   using Arch = DARE_TEST_ARCH;
-  if (!(Arch::available() && xsimd::available_architectures().best >= Arch::version())) {
-    WARN("this CPU lacks " DARE_TEST_ARCH_NAME ": test skipped");
-    return;
-  }
+  DARE_SKIP_UNLESS_ARCH_RUNS();
   dare::Index cases = 0;
   CHECK(dare_test::check_multi_search<TestType, Arch>(cases) == "");
   CHECK(cases > 100);

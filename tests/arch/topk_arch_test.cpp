@@ -2,15 +2,13 @@
 // see tests/CMakeLists.txt), against the full-sort reference.
 #include <catch2/catch.hpp>
 
+#include "arch/arch_runs.hpp"
 #include "search/topk_checks.hpp"
 
 TEMPLATE_TEST_CASE("top-K equals a full stable sort on " DARE_TEST_ARCH_NAME,
                    "[search][topk][arch]", float, double) {
   using Arch = DARE_TEST_ARCH;
-  if (!(Arch::available() && xsimd::available_architectures().best >= Arch::version())) {
-    WARN("this CPU lacks " DARE_TEST_ARCH_NAME ": test skipped");
-    return;
-  }
+  DARE_SKIP_UNLESS_ARCH_RUNS();
   dare::Index cases = 0;
   CHECK(dare_test::check_topk_random<TestType, Arch>(cases) == "");
   CHECK(cases > 1000);
@@ -19,10 +17,7 @@ TEMPLATE_TEST_CASE("top-K equals a full stable sort on " DARE_TEST_ARCH_NAME,
 TEMPLATE_TEST_CASE("top-K over long histories equals a full stable sort and reports NaN on "
                    DARE_TEST_ARCH_NAME, "[search][topk][arch]", float, double) {
   using Arch = DARE_TEST_ARCH;
-  if (!(Arch::available() && xsimd::available_architectures().best >= Arch::version())) {
-    WARN("this CPU lacks " DARE_TEST_ARCH_NAME ": test skipped");
-    return;
-  }
+  DARE_SKIP_UNLESS_ARCH_RUNS();
   dare::Index cases = 0;
   CHECK(dare_test::check_topk_long<TestType, Arch>(cases) == "");
   CHECK(dare_test::check_topk_nan_long<TestType, Arch>(cases) == "");
