@@ -2,8 +2,9 @@
 // target (M = 1) or M = 100 candidate targets (batched ranking) and keep each target's top K.
 //
 // Case names: search/<method>/<hot|cold>/M:<m>/A:<a>/N:<n>/K:<k>, where <method> is
-//   dare     the library: dare::dot_rows<A> + dare::TopK for M = 1; dare::MultiSearch<A>
-//            (scoring in chunks with a running per-target threshold) for M = 100
+//   dare     the library: dare::dot_rows<A> + dare::TopK for M = 1; dare::MultiSearch<A> for
+//            M = 100 (for long histories a per-target threshold test inside the transposed
+//            dot-product kernel, else dot_rows_multi + TopK; see multi_search.hpp)
 //   dare_unfused  M = 100 only: dot_rows_multi<A> into the whole M x N matrix, then
 //            TopK::select_many (what MultiSearch replaces)
 //   dot      the same dot products alone (no K in the name): what the top-K adds
