@@ -54,12 +54,7 @@ dare::SequenceBatch view(const dare::Batch& b, std::vector<int>& labels) {
 template <class Model>
 void train_case(const char* name, const dare::Dataset& data, int threads, int steps, bool flush = true) {
   dare::ScopedFlushDenormals ftz(flush);
-  dare::ModelConfig c;
-  c.num_items = data.num_items();
-  c.num_cats = data.num_cats();
-  c.att_dim = 16;
-  c.repr_dim = 16;
-  c.max_len = data.max_len();
+  dare::ModelConfig c = dare::model_config_for(data, 16, 16);
   c.top_k = 20;
   Model model(c);
   model.set_threads(threads);
@@ -86,12 +81,7 @@ void train_case(const char* name, const dare::Dataset& data, int threads, int st
 
 template <class Model>
 void serve_case(const char* name, const dare::Dataset& data, int att_dim, int repeats) {
-  dare::ModelConfig c;
-  c.num_items = data.num_items();
-  c.num_cats = data.num_cats();
-  c.att_dim = att_dim;
-  c.repr_dim = 16;
-  c.max_len = data.max_len();
+  const dare::ModelConfig c = dare::model_config_for(data, att_dim, 16);
   Model model(c);
   const dare::Index m = 1000;
   std::vector<dare::Id> items(static_cast<std::size_t>(m)), cats(static_cast<std::size_t>(m));

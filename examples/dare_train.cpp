@@ -117,13 +117,7 @@ class ProgressPrinter {
 
 template <class Model>
 RunReport train_model(const Settings& s, const dare::Dataset& data, const std::string& name, int att, int repr) {
-  dare::ModelConfig c;
-  c.num_items = data.num_items();
-  c.num_cats = data.num_cats();
-  c.att_dim = att;
-  c.repr_dim = repr;
-  c.max_len = data.max_len();
-  c.num_times = std::max<dare::Index>(2000, c.max_len + 1);
+  dare::ModelConfig c = dare::model_config_for(data, att, repr);
   c.top_k = s.top_k;
   c.seed = s.seed;
   Model model(c);

@@ -26,13 +26,7 @@ dare::Dataset small_dataset(const dare_test::TempDir& dir) {
 }
 
 dare::ModelConfig config_for(const dare::Dataset& d, int width) {
-  dare::ModelConfig c;
-  c.num_items = d.num_items();
-  c.num_cats = d.num_cats();
-  c.att_dim = width;
-  c.repr_dim = width;
-  c.max_len = d.max_len();
-  return c;
+  return dare::model_config_for(d, width, width);
 }
 
 }  // namespace
@@ -119,6 +113,22 @@ TEST_CASE("validation comes every eval_interval steps, and at least min_evals_pe
   want.push_back(steps);  // and at the end
   CHECK(validated_at == want);
   CHECK(r.val_auc_history.size() == want.size());
+}
+
+TEST_CASE("model_config_for fits a model to a dataset", "[train]") {
+  dare_test::TempDir dir;
+  const dare::Dataset data = small_dataset(dir);
+  const dare::ModelConfig c = dare::model_config_for(data, 8, 16);
+  CHECK(c.num_items == data.num_items());
+  CHECK(c.num_cats == data.num_cats());
+  CHECK(c.max_len == data.max_len());
+  CHECK(c.num_times > c.max_len);
+  CHECK(c.num_times >= dare::ModelConfig{}.num_times);
+  CHECK(c.att_dim == 8);
+  CHECK(c.repr_dim == 16);
+  CHECK(c.top_k == dare::ModelConfig{}.top_k);
+  dare::Dare<float, 8, dare::Dynamic> model(c);
+  CHECK_NOTHROW(dare::Trainer<dare::Dare<float, 8, dare::Dynamic>>(model, data, {}));
 }
 
 TEST_CASE("a diverging loss stops training with an error naming the step", "[train]") {

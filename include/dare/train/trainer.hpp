@@ -53,6 +53,20 @@ struct TrainOptions {
   bool flush_denormals = true; ///< see dare/core/denormals.hpp
 };
 
+/// A model configuration that fits `data`: its item and category id ranges, its history
+/// window (and enough time rows for it), widths att_dim and repr_dim; everything else the
+/// reference defaults.
+inline ModelConfig model_config_for(const Dataset& data, Index att_dim, Index repr_dim) {
+  ModelConfig c;
+  c.num_items = data.num_items();
+  c.num_cats = data.num_cats();
+  c.att_dim = att_dim;
+  c.repr_dim = repr_dim;
+  c.max_len = data.max_len();
+  c.num_times = std::max<Index>(c.num_times, c.max_len + 1);
+  return c;
+}
+
 /// Metrics of a model on one split (DESIGN §2).
 struct EvalMetrics {
   double auc = 0;
