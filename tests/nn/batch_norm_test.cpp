@@ -122,3 +122,63 @@ TEST_CASE("batch norm names its parameters and buffers and checks its arguments"
   dare::nn::Matrix<float> x = dare::nn::Matrix<float>::Zero(3, 8), y;
   CHECK_THROWS_AS(bn.forward(x, y), std::invalid_argument);
 }
+
+TEST_CASE("population statistics are the exact mean and unbiased variance of every accumulated column",
+          "[nn][batch_norm]") {
+  std::mt19937_64 rng(5);
+  dare::nn::BatchNorm1d<double> bn(3);
+  // Batches of different sizes and offsets, so a plain average of batch statistics would differ.
+  const Matrix a = random_matrix(rng, 3, 7, -1, 1), b = random_matrix(rng, 3, 2, 4, 6), c = random_matrix(rng, 3, 11, -3, 0);
+  bn.begin_population();
+  bn.accumulate_population(a);
+  bn.accumulate_population(b);
+  bn.accumulate_population(c);
+  CHECK(bn.population_count() == 20);
+  bn.end_population();
+  // Two-pass statistics over the concatenation, computed independently.
+  Matrix all(3, 20);
+  all << a, b, c;
+  for (dare::Index f = 0; f < 3; ++f) {
+    double mean = 0;
+    for (dare::Index i = 0; i < 20; ++i) mean += all(f, i);
+    mean /= 20;
+    double ss = 0;
+    for (dare::Index i = 0; i < 20; ++i) ss += (all(f, i) - mean) * (all(f, i) - mean);
+    CHECK(bn.running_mean().value(f, 0) == Approx(mean).epsilon(1e-13));
+    CHECK(bn.running_var().value(f, 0) == Approx(ss / 19).epsilon(1e-13));
+  }
+  // Precise inference then normalises with them.
+  bn.set_training(false);
+  bn.set_inference_stats(dare::nn::InferenceStats::Precise);
+  Matrix y;
+  bn.forward(b, y);
+  const double expect = (b(1, 0) - bn.running_mean().value(1, 0)) / std::sqrt(bn.running_var().value(1, 0) + 1e-5);
+  CHECK(y(1, 0) == Approx(expect).epsilon(1e-13));
+  CHECK_THROWS_WITH(dare::nn::BatchNorm1d<double>(2).accumulate_population(Matrix(2, 3)),
+                    Catch::Contains("before begin_population"));
+  dare::nn::BatchNorm1d<double> one(2);
+  one.begin_population();
+  one.accumulate_population(Matrix::Ones(2, 1));
+  CHECK_THROWS_WITH(one.end_population(), Catch::Contains("at least 2 samples"));
+}
+
+TEST_CASE("batch-statistics inference equals a training-mode forward and leaves the running statistics alone",
+          "[nn][batch_norm]") {
+  std::mt19937_64 rng(6);
+  dare::nn::BatchNorm1d<double> train(4), infer(4);
+  infer.running_mean().value.setConstant(0.3);
+  infer.running_var().value.setConstant(2.0);
+  const Matrix x = random_matrix(rng, 4, 9);
+  Matrix want, got;
+  train.forward(x, want);
+  infer.set_training(false);
+  infer.set_inference_stats(dare::nn::InferenceStats::Batch);
+  infer.forward(x, got);
+  CHECK((got - want).cwiseAbs().maxCoeff() == 0.0);
+  CHECK((infer.running_mean().value.array() == 0.3).all());
+  CHECK((infer.running_var().value.array() == 2.0).all());
+  CHECK_THROWS_WITH(infer.forward(Matrix::Ones(4, 1), got), Catch::Contains("batch statistics needs more than one"));
+  CHECK(dare::nn::parse_inference_stats("precise", "--x") == dare::nn::InferenceStats::Precise);
+  CHECK_THROWS_WITH(dare::nn::parse_inference_stats("eval", "--inference-stats"),
+                    Catch::Contains("--inference-stats must be running, batch or precise"));
+}

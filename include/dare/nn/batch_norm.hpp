@@ -12,6 +12,17 @@
 // and in inference mode the statistics are constants, dx = dy ⊙ gamma ⊙ inv_std. The mode
 // used is the one of the last forward call. Member buffers hold x̂ and the per-feature
 // statistics and are reallocated only when the batch size changes.
+//
+// Which statistics inference uses is a choice (`InferenceStats`), because the running
+// average is a poor estimate while the parameters move fast (Adam at lr 0.01): it lags the
+// features by ~1/momentum steps, and a model evaluated or saved at the wrong moment is worse
+// than it is. `Running` is PyTorch's eval mode. `Batch` normalises each inference batch with
+// its own statistics and leaves the running ones untouched (the public DARE reference never
+// calls model.eval(), so this is what its validation and test do). `Precise` normalises with
+// population statistics the caller recomputes, parameters frozen, over a set of training
+// batches (begin_population / accumulate_population / end_population, which write the exact
+// mean and unbiased variance of everything accumulated into the running buffers), so that
+// one sample at a time is scored as well as a large batch would be.
 #pragma once
 
 #include <cmath>
@@ -25,6 +36,27 @@
 #include "dare/nn/parameter.hpp"
 
 namespace dare::nn {
+
+/// The statistics a BatchNorm normalises with outside training; see the header note.
+enum class InferenceStats { Running, Batch, Precise };
+
+/// "running", "batch" or "precise".
+inline const char* to_string(InferenceStats s) noexcept {
+  switch (s) {
+    case InferenceStats::Running: return "running";
+    case InferenceStats::Batch: return "batch";
+    case InferenceStats::Precise: return "precise";
+  }
+  return "?";
+}
+
+/// Parses "running", "batch" or "precise"; `what` names the option in the error.
+inline InferenceStats parse_inference_stats(const std::string& text, const char* what) {
+  for (InferenceStats s : {InferenceStats::Running, InferenceStats::Batch, InferenceStats::Precise}) {
+    if (text == to_string(s)) return s;
+  }
+  ::dare::detail::throw_invalid(what, " must be running, batch or precise, got '", text, "'");
+}
 
 /// Batch normalisation of `features` rows (PyTorch's BatchNorm1d with affine terms and
 /// running statistics).
@@ -54,27 +86,80 @@ class BatchNorm1d {
   double eps() const noexcept { return eps_; }
   double momentum() const noexcept { return momentum_; }
 
-  /// Training mode (batch statistics, running update) or inference (running statistics).
+  /// Training mode (batch statistics, running update) or inference (see inference_stats).
   void set_training(bool training) noexcept { training_ = training; }
   bool training() const noexcept { return training_; }
+
+  /// The statistics inference mode normalises with: the running buffers (Running, and
+  /// Precise, whose buffers end_population fills) or each batch's own (Batch).
+  void set_inference_stats(InferenceStats stats) noexcept { inference_stats_ = stats; }
+  InferenceStats inference_stats() const noexcept { return inference_stats_; }
+
+  /// Starts a population estimate: clears the accumulators (the running buffers are not
+  /// touched until end_population).
+  void begin_population() {
+    population_count_ = 0;
+    population_mean_.setZero(features());
+    population_m2_.setZero(features());
+  }
+
+  /// Adds the columns of x (features x B) to the population estimate. Batches are merged
+  /// by Chan's rule in double precision, so the result is the exact mean and variance of
+  /// all accumulated columns up to rounding, whatever the batch sizes.
+  void accumulate_population(const Matrix& x) {
+    DARE_CHECK_ARG(x.rows() == features(), "BatchNorm1d '", name_, "': input has ", x.rows(),
+                   " rows but the layer has ", features(), " features");
+    DARE_CHECK_ARG(population_mean_.size() == features(), "BatchNorm1d '", name_,
+                   "': accumulate_population before begin_population");
+    const Index n = x.cols();
+    if (n == 0) return;
+    const Eigen::MatrixXd xd = x.template cast<double>();
+    const Eigen::VectorXd mean = xd.rowwise().mean();
+    const Eigen::VectorXd m2 = (xd.colwise() - mean).array().square().rowwise().sum().matrix();
+    const double na = static_cast<double>(population_count_);
+    const double nb = static_cast<double>(n);
+    const double total = na + nb;
+    const Eigen::VectorXd delta = mean - population_mean_;
+    population_mean_ += delta * (nb / total);
+    population_m2_ += m2 + delta.cwiseProduct(delta) * (na * nb / total);
+    population_count_ += n;
+  }
+
+  /// Writes the population mean and unbiased variance into the running buffers. Needs at
+  /// least two accumulated samples.
+  void end_population() {
+    DARE_CHECK_ARG(population_count_ > 1, "BatchNorm1d '", name_,
+                   "': population statistics need at least 2 samples, got ", population_count_);
+    running_mean_.value.col(0) = population_mean_.template cast<Scalar>();
+    running_var_.value.col(0) =
+        (population_m2_ / static_cast<double>(population_count_ - 1)).template cast<Scalar>();
+  }
+
+  /// Samples accumulated since begin_population.
+  Index population_count() const noexcept { return population_count_; }
 
   /// y = gamma ⊙ x̂ + beta for x of shape features x B (y may be x).
   void forward(const Matrix& x, Matrix& y) {
     DARE_CHECK_ARG(x.rows() == features(), "BatchNorm1d '", name_, "': input has ", x.rows(),
                    " rows but the layer has ", features(), " features");
     const Index batch = x.cols();
-    last_training_ = training_;
-    if (training_) {
-      DARE_CHECK_ARG(batch > 1, "BatchNorm1d '", name_,
-                     "': training mode needs more than one sample per batch, got ", batch);
+    // Batch-statistics inference normalises exactly as training does, without the running
+    // update; backward then goes through the batch statistics too.
+    const bool batch_stats = training_ || inference_stats_ == InferenceStats::Batch;
+    last_training_ = batch_stats;
+    if (batch_stats) {
+      DARE_CHECK_ARG(batch > 1, "BatchNorm1d '", name_, "': ", training_ ? "training mode" : "batch statistics",
+                     " needs more than one sample per batch, got ", batch);
       mean_ = x.rowwise().mean();
       xhat_ = x.colwise() - mean_;
       var_ = xhat_.array().square().rowwise().mean();  // biased: divides by B
       inv_std_ = (var_.array() + static_cast<Scalar>(eps_)).rsqrt();
-      const Scalar m = static_cast<Scalar>(momentum_);
-      const Scalar unbias = static_cast<Scalar>(batch) / static_cast<Scalar>(batch - 1);
-      running_mean_.value.col(0) = (1 - m) * running_mean_.value.col(0) + m * mean_;
-      running_var_.value.col(0) = (1 - m) * running_var_.value.col(0) + (m * unbias) * var_;
+      if (training_) {
+        const Scalar m = static_cast<Scalar>(momentum_);
+        const Scalar unbias = static_cast<Scalar>(batch) / static_cast<Scalar>(batch - 1);
+        running_mean_.value.col(0) = (1 - m) * running_mean_.value.col(0) + m * mean_;
+        running_var_.value.col(0) = (1 - m) * running_var_.value.col(0) + (m * unbias) * var_;
+      }
     } else {
       mean_ = running_mean_.value.col(0);
       inv_std_ = (running_var_.value.col(0).array() + static_cast<Scalar>(eps_)).rsqrt();
@@ -133,7 +218,10 @@ class BatchNorm1d {
   double eps_;
   double momentum_;
   bool training_ = true;
-  bool last_training_ = true;
+  bool last_training_ = true;  // the last forward normalised with batch statistics
+  InferenceStats inference_stats_ = InferenceStats::Running;
+  Index population_count_ = 0;
+  Eigen::VectorXd population_mean_, population_m2_;
   Parameter<Scalar> gamma_;
   Parameter<Scalar> beta_;
   Parameter<Scalar> running_mean_;

@@ -81,9 +81,37 @@ class Mlp {
     }
   }
 
-  /// Training mode for the BatchNorm (batch statistics) or inference (running statistics).
+  /// The public reference's initialisation: every parameter whose name lacks "bias" drawn
+  /// N(0, sigma): the Linear weights as init_normal does, and also the BatchNorm weight
+  /// (gamma) and every PReLU slope, each from its own seed derived from `seed`.
+  void init_normal_all_weights(Scalar sigma, std::uint64_t seed) {
+    init_normal(sigma, seed);
+    std::uint64_t k = 0;
+    for (auto& bn : batch_norm_) {
+      detail::fill_normal(bn.gamma().value, static_cast<double>(sigma), splitmix64(seed ^ (0xb47c0ffeeULL + ++k)));
+    }
+    for (auto& p : prelus_) {
+      detail::fill_normal(p.slope().value, static_cast<double>(sigma), splitmix64(seed ^ (0xb47c0ffeeULL + ++k)));
+    }
+  }
+
+  /// Whether L2 also applies to the BatchNorm weight and the PReLU slopes (on: every
+  /// parameter whose name lacks "bias", the reference's penalty set; off, the default: only
+  /// the Linear weights).
+  void decay_all_weights(bool on) {
+    for (auto& bn : batch_norm_) bn.gamma().decay = on;
+    for (auto& p : prelus_) p.slope().decay = on;
+  }
+
+  /// Training mode for the BatchNorm (batch statistics) or inference (see
+  /// set_inference_stats).
   void set_training(bool training) {
     for (auto& bn : batch_norm_) bn.set_training(training);
+  }
+
+  /// The statistics the BatchNorm uses in inference mode.
+  void set_inference_stats(InferenceStats stats) {
+    for (auto& bn : batch_norm_) bn.set_inference_stats(stats);
   }
 
   /// y = mlp(x), x of shape in x B.
