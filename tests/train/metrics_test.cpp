@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <limits>
 #include <map>
+#include <numeric>
 #include <random>
 #include <stdexcept>
 #include <vector>
@@ -170,4 +171,57 @@ TEST_CASE("metrics reject malformed input with messages naming the argument",
                     Contains("at least one sample"));
   CHECK_THROWS_AS(Metrics::logloss(std::vector<double>{0.5}, std::vector<int>{-1}),
                   std::invalid_argument);
+}
+
+TEST_CASE("reference_auc reproduces the reference's calc_auc, low by half a negative's width per positive above the "
+          "last negative", "[train][metrics]") {
+  // Descending: + - + + - +  (P = 4, N = 2). Exact AUC: the first negative has 1 positive above
+  // it, the second 3: (1 + 3) / 8 = 0.5. calc_auc: trapezoids (0,0)-(0.5,0.25) and
+  // (0.5,0.25)-(1,0.75): 0.0625 + 0.25 = 0.3125.
+  const std::vector<double> scores = {0.9, 0.8, 0.7, 0.6, 0.5, 0.4};
+  const std::vector<int> labels = {1, 0, 1, 1, 0, 1};
+  CHECK(dare::Metrics::auc(scores, labels) == Approx(0.5));
+  CHECK(dare::Metrics::reference_auc(scores, labels) == Approx(0.3125));
+  // In general exact − reference = (positives above the last negative) / (2 P N).
+  std::mt19937_64 rng(9);
+  for (int trial = 0; trial < 20; ++trial) {
+    const std::size_t n = 5 + rng() % 60;
+    std::vector<double> s(n);
+    std::vector<int> y(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      s[i] = static_cast<double>(rng() % 1000);  // distinct almost surely; ties are checked below
+      y[i] = static_cast<int>(rng() % 3 == 0);
+    }
+    y[0] = 1;
+    y[1] = 0;
+    std::vector<std::size_t> idx(n);
+    std::iota(idx.begin(), idx.end(), std::size_t{0});
+    std::stable_sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) { return s[a] > s[b]; });
+    double p = 0, q = 0, above_last = 0, seen = 0;
+    for (std::size_t k : idx) {
+      if (y[k] == 1) {
+        ++p;
+        ++seen;
+      } else {
+        ++q;
+        above_last = seen;
+      }
+    }
+    // With ties the reference takes them in input order; the identity holds for that order.
+    std::vector<double> untied(n);
+    for (std::size_t r = 0; r < n; ++r) untied[idx[r]] = static_cast<double>(n - r);
+    CHECK(dare::Metrics::reference_auc(s, y) == Approx(dare::Metrics::auc(untied, y) - above_last / (2 * p * q)));
+  }
+}
+
+TEST_CASE("reference_grouped_auc weights each two-class group's reference AUC by its size", "[train][metrics]") {
+  const std::vector<double> scores = {0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1};
+  const std::vector<int> labels = {1, 0, 1, 1, 0, 1, 1, 0, 0};
+  const std::vector<std::int64_t> groups = {7, 7, 7, 7, 7, 7, 3, 3, 5};
+  // Group 7 is the example above (0.3125, 6 samples); group 3 is + - (0.5 by calc_auc, 2
+  // samples); group 5 has one class and is skipped.
+  CHECK(dare::Metrics::reference_grouped_auc(scores, labels, groups) == Approx((6 * 0.3125 + 2 * 0.5) / 8));
+  CHECK(dare::Metrics::grouped_auc(scores, labels, groups) == Approx((6 * 0.5 + 2 * 1.0) / 8));
+  CHECK_THROWS_WITH(dare::Metrics::reference_auc(std::vector<double>{0.1, 0.2}, std::vector<int>{1, 1}),
+                    Catch::Contains("both classes"));
 }
