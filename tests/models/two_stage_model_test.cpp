@@ -384,3 +384,122 @@ TEST_CASE("bad ids and shapes are rejected with the field named", "[models]") {
   CHECK_THROWS_WITH((dare::Dare<float, 2, 2>(config)), Catch::Contains("top_k"));
   CHECK_THROWS_WITH((dare::Dare<float, 2, 2>(tiny_config(3, 2))), Catch::Contains("att_dim"));
 }
+
+TEST_CASE("precise head statistics are the mean and variance of the head inputs over the same batches",
+          "[models][batch_norm]") {
+  dare::Dare<double, 3, 2> model(tiny_config(3, 2));
+  const OwnedBatch a(9, 7, 13, 6, 21), b(5, 7, 13, 6, 22);
+  // The head inputs of each batch, read from a plain forward pass.
+  std::vector<double> prob(9);
+  model.predict(a.view(), prob.data());
+  const Eigen::MatrixXd xa = model.head_input();
+  model.predict(b.view(), prob.data());
+  const Eigen::MatrixXd xb = model.head_input();
+  REQUIRE(xa.rows() == model.feature_width());
+  REQUIRE(xa.cols() == 9);
+
+  model.begin_head_statistics();
+  model.accumulate_head_statistics(a.view());
+  model.accumulate_head_statistics(b.view());
+  model.end_head_statistics();
+  auto& bn = model.main_head().batch_norm();
+  for (dare::Index f = 0; f < xa.rows(); ++f) {
+    double sum = 0, sq = 0;
+    for (dare::Index i = 0; i < 9; ++i) sum += xa(f, i);
+    for (dare::Index i = 0; i < 5; ++i) sum += xb(f, i);
+    const double mean = sum / 14;
+    for (dare::Index i = 0; i < 9; ++i) sq += (xa(f, i) - mean) * (xa(f, i) - mean);
+    for (dare::Index i = 0; i < 5; ++i) sq += (xb(f, i) - mean) * (xb(f, i) - mean);
+    INFO("feature " << f);
+    CHECK(bn.running_mean().value(f, 0) == Approx(mean).epsilon(1e-12).margin(1e-15));
+    CHECK(bn.running_var().value(f, 0) == Approx(sq / 13).epsilon(1e-12).margin(1e-15));
+  }
+}
+
+TEST_CASE("batch-statistics prediction equals a training-mode forward of the same batch and keeps the stored "
+          "statistics", "[models][batch_norm]") {
+  dare::Twin<double, 2> model(tiny_config(2, 2));
+  const OwnedBatch batch(12, 7, 13, 6, 23);
+  std::vector<double> trained(12), predicted(12);
+  model.set_inference_stats(dare::nn::InferenceStats::Batch);
+  auto& bn = model.main_head().batch_norm();
+  const Eigen::MatrixXd mean = bn.running_mean().value, var = bn.running_var().value;
+  model.predict(batch.view(), predicted.data());
+  CHECK(bn.running_mean().value == mean);
+  CHECK(bn.running_var().value == var);
+  model.forward_backward(batch.view(), trained.data());
+  for (int s = 0; s < 12; ++s) CHECK(predicted[s] == Approx(trained[s]).epsilon(1e-14));
+  // Running statistics after that step differ from batch ones; Running mode uses them.
+  model.set_inference_stats(dare::nn::InferenceStats::Running);
+  model.predict(batch.view(), predicted.data());
+  double diff = 0;
+  for (int s = 0; s < 12; ++s) diff = std::max(diff, std::abs(predicted[s] - trained[s]));
+  CHECK(diff > 1e-6);
+}
+
+TEST_CASE("the reference initialisation draws every non-bias parameter from N(0, sigma) and the reference L2 "
+          "penalises them all", "[models]") {
+  auto config = tiny_config(3, 3);
+  config.hidden = {200, 80};
+  config.aux_hidden = {200};
+  config.init_sigma = 0.01;
+  dare::Dare<float, 3, 3> plain(config);
+  config.reference_init = true;
+  dare::Dare<float, 3, 3> reference(config);
+  int drawn = 0;
+  auto ref_params = reference.head_parameters();
+  auto plain_params = plain.head_parameters();
+  REQUIRE(ref_params.size() == plain_params.size());
+  for (std::size_t i = 0; i < ref_params.size(); ++i) {
+    const auto& p = *ref_params[i];
+    INFO(p.name);
+    const bool bias = p.name.find("bias") != std::string::npos;
+    const bool batch_norm_or_prelu =
+        p.name.find("batch_norm") != std::string::npos || p.name.find("prelu") != std::string::npos;
+    if (bias) {
+      CHECK((p.value.array() == 0.0f).all());
+      continue;
+    }
+    ++drawn;
+    // Not a constant: a draw around zero with the configured spread.
+    const double n = static_cast<double>(p.value.size());
+    const double mean = p.value.cast<double>().sum() / n;
+    const double rms = std::sqrt(p.value.cast<double>().array().square().sum() / n);
+    CHECK(std::abs(mean) < 0.01);
+    CHECK(rms < 0.03);
+    if (p.value.size() > 1) {
+      CHECK(p.value.maxCoeff() != p.value.minCoeff());
+      CHECK(rms > 0.005);
+    }
+    CHECK(p.value.cwiseAbs().maxCoeff() > 0.0f);
+    if (batch_norm_or_prelu) {
+      // dare's own initialisation keeps gamma = 1 and slope = 0.1 there.
+      CHECK(plain_params[i]->value.maxCoeff() == plain_params[i]->value.minCoeff());
+      CHECK(plain_params[i]->value(0) >= 0.1f);
+    }
+  }
+  CHECK(drawn == 2 + 5 + 3);  // two BatchNorm weights, five Linear weights, three PReLU slopes
+  dare::OptimizerConfig opt;
+  opt.reference_l2 = true;
+  reference.configure_optimizer(opt);
+  for (const auto* p : reference.head_parameters()) {
+    INFO(p->name);
+    CHECK(p->decay == (p->name.find("bias") == std::string::npos));
+  }
+  reference.configure_optimizer({});
+  for (const auto* p : reference.head_parameters()) {
+    INFO(p->name);
+    CHECK(p->decay == (p->name.find("linear") != std::string::npos && p->name.find("weight") != std::string::npos));
+  }
+}
+
+TEST_CASE("a checkpoint records the inference statistics mode", "[models][checkpoint]") {
+  dare::Dare<float, 2, 3> model(tiny_config(2, 3));
+  model.set_inference_stats(dare::nn::InferenceStats::Precise);
+  std::stringstream buffer;
+  model.save(buffer, false);
+  dare::Dare<float, 2, 3> loaded(tiny_config(2, 3));
+  CHECK(loaded.inference_stats() == dare::nn::InferenceStats::Running);
+  loaded.load(buffer, "mode.ckpt");
+  CHECK(loaded.inference_stats() == dare::nn::InferenceStats::Precise);
+}

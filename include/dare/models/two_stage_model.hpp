@@ -26,6 +26,14 @@
 // Parallelism: samples of a batch are split over `threads` workers, each with its own
 // scratch and gradient accumulators, merged before the optimizer step. The two MLP heads
 // run on the whole batch (their BatchNorm needs batch statistics).
+//
+// Inference statistics. The main head's input BatchNorm normalises, outside training, with
+// the statistics `set_inference_stats` names (see nn/batch_norm.hpp): its running average
+// (Running), each predict() batch's own (Batch), or population statistics recomputed with
+// frozen parameters by begin/accumulate/end_head_statistics (Precise). Serving one user
+// (score_candidates) always uses the stored statistics, never the candidates' own, so a
+// candidate's score does not depend on which other candidates were asked about; a model
+// meant for serving should have Precise statistics. The mode is saved in checkpoints.
 #pragma once
 
 #include <algorithm>
@@ -87,6 +95,9 @@ struct ModelConfig {
   std::vector<Index> aux_hidden = {200};  ///< auxiliary head hidden sizes
   bool aux_loss = true;     ///< train the auxiliary full-attention head
   double init_sigma = 0.01; ///< N(0, σ) for embeddings and Linear weights
+  /// The public reference's initialisation: BatchNorm γ and the PReLU slopes are drawn
+  /// N(0, σ) too (every parameter whose name lacks "bias"), instead of 1 and 0.1.
+  bool reference_init = false;
   std::uint64_t seed = 1;   ///< initialisation seed
 };
 
@@ -95,6 +106,10 @@ struct OptimizerConfig {
   double lr = 0.01;
   double l2 = 1e-6;
   AdamMode embedding_mode = AdamMode::Dense;  ///< Dense = torch.optim.Adam; Lazy = SparseAdam
+  /// The public reference's L2: a loss term l2·Σp² over every head parameter whose name lacks
+  /// "bias" (BatchNorm γ and PReLU slopes too), so the gradient term is 2·l2·p. Off: l2·p
+  /// on the Linear weights only.
+  bool reference_l2 = false;
 };
 
 /// A batch of samples as the model reads it (views, not owned). Histories are size x max_len,
@@ -161,8 +176,13 @@ class TwoStageModel {
       repr_cat_.init_normal(sigma, s + 5);
       repr_time_.init_normal(sigma, s + 6);
     }
-    main_.init_normal(sigma, s + 7);
-    aux_.init_normal(sigma, s + 8);
+    if (config.reference_init) {
+      main_.init_normal_all_weights(sigma, s + 7);
+      aux_.init_normal_all_weights(sigma, s + 8);
+    } else {
+      main_.init_normal(sigma, s + 7);
+      aux_.init_normal(sigma, s + 8);
+    }
     set_threads(1);
   }
 
@@ -268,9 +288,11 @@ class TwoStageModel {
         repr_adam_.push_back(std::make_unique<TableAdam<Scalar, ReprDim>>(*t, table_options, opt.embedding_mode));
       }
     }
+    main_.decay_all_weights(opt.reference_l2);
+    aux_.decay_all_weights(opt.reference_l2);
     nn::AdamOptions head_options;
     head_options.lr = opt.lr;
-    head_options.weight_decay = opt.l2;
+    head_options.weight_decay = opt.reference_l2 ? 2 * opt.l2 : opt.l2;
     head_adam_ = std::make_unique<nn::Adam<Scalar>>(head_parameters(), head_options);
   }
   bool has_optimizer() const noexcept { return head_adam_ != nullptr; }
@@ -300,21 +322,37 @@ class TwoStageModel {
 
   // ---- inference ---------------------------------------------------------------------------
 
-  /// Click probability of every sample (inference mode: running BatchNorm statistics, no
-  /// auxiliary head, no gradients).
+  /// The statistics the main head's BatchNorm normalises with in predict (see the header
+  /// note). A new model uses Running; checkpoints record the mode.
+  void set_inference_stats(nn::InferenceStats stats) noexcept { inference_stats_ = stats; }
+  nn::InferenceStats inference_stats() const noexcept { return inference_stats_; }
+
+  /// Click probability of every sample (inference mode: no auxiliary head, no gradients;
+  /// BatchNorm statistics as inference_stats says, so with Batch the batch needs at least
+  /// two samples and each probability depends on the whole batch).
   void predict(const SequenceBatch& batch, Scalar* prob) {
-    check_batch(batch, false);
-    const Index B = batch.size;
-    prepare_batch(B);
+    head_inputs(batch);
     main_.set_training(false);
-    time_bias();
-    parallel_for(threads_, B, [&](int w, Index begin, Index end) {
-      work_[w].cached = false;
-      for (Index s = begin; s < end; ++s) sample_forward(work_[w], batch, s, false);
-    });
+    main_.set_inference_stats(inference_stats_);
     main_.forward(x_main_, logits_main_);
     nn::SoftmaxCrossEntropy<Scalar>::positive_probability(logits_main_, prob);
   }
+
+  /// Population statistics of the main head's input (Precise inference): begin, then
+  /// accumulate any number of batches (typically training batches), then end, which writes
+  /// the exact mean and unbiased variance of every accumulated head input into the
+  /// BatchNorm's stored statistics. The parameters are not changed. Only the main head is
+  /// estimated: the auxiliary head is never used outside training.
+  void begin_head_statistics() { main_.batch_norm().begin_population(); }
+  void accumulate_head_statistics(const SequenceBatch& batch) {
+    head_inputs(batch);
+    main_.batch_norm().accumulate_population(x_main_);
+  }
+  void end_head_statistics() { main_.batch_norm().end_population(); }
+
+  /// The main head's input [v, u, v ⊙ u] of every sample of the last forward pass (one
+  /// column per sample, 9R rows), before its BatchNorm.
+  const Matrix& head_input() const noexcept { return x_main_; }
 
   /// Scores one user's history against `m` candidate targets (serving). The history is
   /// `len` behaviours, oldest first (len <= max_len; it is left-padded to the window). The
@@ -347,6 +385,8 @@ class TwoStageModel {
 
     prepare_batch(m);
     main_.set_training(false);
+    // The stored statistics, never the candidates' own (see the header note).
+    main_.set_inference_stats(nn::InferenceStats::Running);
     time_bias();
     const Index sem = 2 * A_;
     serve_queries_.resize(static_cast<std::size_t>(m * w.sem_stride));
@@ -389,6 +429,7 @@ class TwoStageModel {
     w.u32(static_cast<std::uint32_t>(sizeof(Scalar)));
     w.u32(kShared ? 1 : 0);
     for (Index v : shape()) w.u64(static_cast<std::uint64_t>(v));
+    w.u32(static_cast<std::uint32_t>(inference_stats_));
     const bool opt = with_optimizer && head_adam_ != nullptr;
     w.u32(opt ? 1 : 0);
     w.checksum();
@@ -412,6 +453,7 @@ class TwoStageModel {
     for_each_table_pair(scratch, [](auto& mine, auto& theirs) { std::swap(mine, theirs); });
     copy_values(scratch.head_parameters(), head_parameters());
     copy_values(scratch.head_buffers(), head_buffers());
+    inference_stats_ = scratch.inference_stats_;
     if (has_opt) {
       if (!has_optimizer()) configure_optimizer(opt_config_);
       // Optimizers hold references to their own model's tables: move the state through a
@@ -440,7 +482,8 @@ class TwoStageModel {
 
  private:
   static constexpr char kMagic[9] = "DAREMODL";
-  static constexpr std::uint32_t kVersion = 1;
+  // Version 2 added the inference statistics mode after the shape.
+  static constexpr std::uint32_t kVersion = 2;
   static constexpr Scalar kPadding = SoftmaxAttention<Scalar>::kPaddingScore;
 
   // Per-worker scratch for one sample at a time (sized once from the config).
@@ -589,6 +632,18 @@ class TwoStageModel {
                        "; labels are 0 or 1");
       }
     }
+  }
+
+  // The main head's input columns of every sample, parameters frozen (no auxiliary head).
+  void head_inputs(const SequenceBatch& batch) {
+    check_batch(batch, false);
+    const Index B = batch.size;
+    prepare_batch(B);
+    time_bias();
+    parallel_for(threads_, B, [&](int w, Index begin, Index end) {
+      work_[w].cached = false;
+      for (Index s = begin; s < end; ++s) sample_forward(work_[w], batch, s, false);
+    });
   }
 
   void prepare_batch(Index B) {
@@ -877,6 +932,11 @@ class TwoStageModel {
         throw FormatError(name, 0, fields[i], detail::concat("checkpoint has ", v, ", the model has ", expect[i]));
       }
     }
+    const auto stats = r.u32("inference_stats");
+    if (stats > static_cast<std::uint32_t>(nn::InferenceStats::Precise)) {
+      throw FormatError(name, 0, "inference_stats", detail::concat("unknown mode ", stats, " (0 running, 1 batch, 2 precise)"));
+    }
+    inference_stats_ = static_cast<nn::InferenceStats>(stats);
     const bool has_opt = r.u32("optimizer_flag") != 0;
     r.verify_checksum();
     for_each_table([&](auto& t) {
@@ -908,6 +968,7 @@ class TwoStageModel {
   nn::SoftmaxCrossEntropy<Scalar> loss_;
 
   int threads_ = 1;
+  nn::InferenceStats inference_stats_ = nn::InferenceStats::Running;
   std::vector<Work> work_;
   std::vector<Grads> grads_;
 
