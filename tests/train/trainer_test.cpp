@@ -55,11 +55,11 @@ TEST_CASE("the trainer learns a synthetic log and reports its best validation mo
   CHECK(r.steps == steps);
   CHECK(reports == steps);
   CHECK(r.samples_seen == 2 * data.train().size());
-  CHECK(validations == static_cast<int>(r.val_auc_history.size()));
+  CHECK(validations == static_cast<int>(r.history.size()));
   CHECK(r.samples_per_sec > 0);
   // The kept model is the best one on validation, and it is the one tested.
   double best = 0;
-  for (const auto& [step, auc] : r.val_auc_history) best = std::max(best, auc);
+  for (const auto& v : r.history) best = std::max(best, v.auc);
   CHECK(r.best_val.auc == best);
   INFO("test AUC " << r.test.auc << ", GAUC " << r.test.gauc << ", logloss " << r.test.logloss);
   CHECK(r.test.auc > 0.65);  // chance is 0.5; the full-size data reaches far more
@@ -112,7 +112,7 @@ TEST_CASE("validation comes every eval_interval steps, and at least min_evals_pe
   for (dare::Index step = interval; step < steps; step += interval) want.push_back(step);
   want.push_back(steps);  // and at the end
   CHECK(validated_at == want);
-  CHECK(r.val_auc_history.size() == want.size());
+  CHECK(r.history.size() == want.size());
 }
 
 TEST_CASE("model_config_for fits a model to a dataset", "[train]") {
@@ -155,4 +155,123 @@ TEST_CASE("the trainer rejects a dataset that does not fit the model", "[train]"
   c.num_items = 10;
   dare::Dare<float, 8, 8> small_tables(c);
   CHECK_THROWS_WITH((dare::Trainer<dare::Dare<float, 8, 8>>(small_tables, data, {})), Catch::Contains("do not fit"));
+}
+
+TEST_CASE("the reference protocol validates exactly at multiples of 150 steps, never at the end, and reads one "
+          "fixed order with the last partial batch dropped", "[train]") {
+  dare_test::TempDir dir;
+  const dare::Dataset data = small_dataset(dir);
+  dare::Twin<float, 8> model(config_for(data, 8));
+  dare::TrainOptions o = dare::reference_train_options();
+  o.batch_size = 16;  // small batches: several hundred steps an epoch on this small log
+  o.epochs = 2;
+  o.threads = 2;
+  const dare::Index per_epoch = data.train().size() / o.batch_size;
+  const dare::Index steps = 2 * per_epoch;
+  REQUIRE(steps > 300);
+  REQUIRE(steps % 150 != 0);  // so "at the end" is distinguishable from the schedule
+  REQUIRE(data.train().size() % o.batch_size != 0);
+  dare::Trainer<dare::Twin<float, 8>> trainer(model, data, o);
+  std::vector<dare::Index> validated_at;
+  trainer.on_progress([&](const dare::TrainProgress& p) {
+    if (p.validated) validated_at.push_back(p.step);
+  });
+  const dare::TrainResult r = trainer.run();
+  std::vector<dare::Index> want;
+  for (dare::Index step = 150; step <= steps; step += 150) want.push_back(step);
+  CHECK(validated_at == want);
+  REQUIRE(r.history.size() == want.size());
+  for (std::size_t i = 0; i < want.size(); ++i) CHECK(r.history[i].step == want[i]);
+  CHECK_FALSE(r.forced_final_validation);
+  CHECK(r.steps == steps);
+  CHECK(r.samples_seen == steps * o.batch_size);  // every epoch drops its last partial batch
+  CHECK(r.eval_interval == 150);
+  // Evaluation in whole chunks of the training batch size, the rest dropped.
+  CHECK(r.test.samples == data.test().size() / o.batch_size * o.batch_size);
+  CHECK(model.inference_stats() == dare::nn::InferenceStats::Batch);
+}
+
+TEST_CASE("a run too short for any scheduled validation validates its last model and says so", "[train]") {
+  dare_test::TempDir dir;
+  const dare::Dataset data = small_dataset(dir);
+  dare::Twin<float, 8> model(config_for(data, 8));
+  dare::TrainOptions o = dare::reference_train_options();
+  o.batch_size = 256;
+  o.epochs = 1;
+  REQUIRE(data.train().size() / o.batch_size < 150);
+  const dare::TrainResult r = dare::Trainer<dare::Twin<float, 8>>(model, data, o).run();
+  CHECK(r.forced_final_validation);
+  REQUIRE(r.history.size() == 1);
+  CHECK(r.history[0].step == r.steps);
+}
+
+TEST_CASE("the validation history records each check's AUC, logloss and the training loss since the previous one",
+          "[train]") {
+  dare_test::TempDir dir;
+  const dare::Dataset data = small_dataset(dir);
+  dare::Dare<float, 8, 8> model(config_for(data, 8));
+  dare::TrainOptions o;
+  o.batch_size = 256;
+  o.epochs = 1;
+  o.eval_interval = 3;
+  o.min_evals_per_epoch = 0;
+  dare::Trainer<dare::Dare<float, 8, 8>> trainer(model, data, o);
+  std::vector<double> losses;
+  trainer.on_progress([&](const dare::TrainProgress& p) {
+    if (p.validated) losses.push_back(p.loss);  // the mean since the previous validation
+  });
+  const dare::TrainResult r = trainer.run();
+  REQUIRE(r.history.size() == losses.size());
+  REQUIRE(r.history.size() >= 3);
+  for (std::size_t i = 0; i < r.history.size(); ++i) {
+    const auto& h = r.history[i];
+    CHECK(h.train_loss == Approx(losses[i]).epsilon(1e-12));
+    CHECK(h.train_aux_loss > 0);
+    CHECK(h.auc > 0.3);
+    CHECK(h.logloss > 0);
+    CHECK(h.epoch == 1);
+  }
+  CHECK(r.history.front().step == 3);
+  CHECK(r.history.back().step == r.steps);
+}
+
+TEST_CASE("precise statistics are recomputed before validation and saved with the best model; running ones are the "
+          "trajectory's average", "[train]") {
+  dare_test::TempDir dir;
+  const dare::Dataset data = small_dataset(dir);
+  for (const auto stats : {dare::nn::InferenceStats::Precise, dare::nn::InferenceStats::Batch,
+                           dare::nn::InferenceStats::Running}) {
+    DYNAMIC_SECTION("inference statistics " << dare::nn::to_string(stats)) {
+      dare::Dare<float, 8, 8> model(config_for(data, 8));
+      dare::TrainOptions o;
+      o.batch_size = 256;
+      o.epochs = 1;
+      o.eval_interval = 4;
+      o.inference_stats = stats;
+      o.precise_batches = 2;
+      o.checkpoint_path = dir.file("best.ckpt");
+      dare::Trainer<dare::Dare<float, 8, 8>> trainer(model, data, o);
+      const dare::TrainResult r = trainer.run();
+      // The checkpoint's statistics: precise for Precise and Batch, the running average otherwise.
+      dare::Dare<float, 8, 8> saved(config_for(data, 8));
+      saved.load(o.checkpoint_path);
+      CHECK(saved.inference_stats() == stats);
+      auto& bn = saved.main_head().batch_norm();
+      const Eigen::MatrixXf mean = bn.running_mean().value, var = bn.running_var().value;
+      // Recompute the population statistics of the same training batches with the saved model.
+      dare::Trainer<dare::Dare<float, 8, 8>>(saved, data, o).refresh_statistics();
+      const float diff = (bn.running_mean().value - mean).cwiseAbs().maxCoeff() +
+                         (bn.running_var().value - var).cwiseAbs().maxCoeff();
+      if (stats == dare::nn::InferenceStats::Running) {
+        CHECK(diff > 1e-3f);
+      } else {
+        CHECK(diff < 1e-5f);
+      }
+      // The reported test metrics are those of the saved model under the same statistics.
+      dare::Dare<float, 8, 8> again(config_for(data, 8));
+      again.load(o.checkpoint_path);
+      CHECK(dare::Trainer<dare::Dare<float, 8, 8>>(again, data, o).evaluate(data.test()).auc ==
+            Approx(r.test.auc).epsilon(1e-12));
+    }
+  }
 }

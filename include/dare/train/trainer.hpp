@@ -15,6 +15,26 @@
 // The best model is kept as a checkpoint: in a file when `checkpoint_path` is set (so it
 // can be reloaded later), else in memory. A loss that turns NaN or infinite stops training
 // with an error naming the step, rather than training on garbage.
+//
+// Evaluation statistics (TrainOptions::inference_stats, see nn/batch_norm.hpp). With
+// Precise (the default) the main head's BatchNorm statistics are recomputed before every
+// validation, parameters frozen, over `precise_batches` fixed training batches; the
+// validation, the saved checkpoint and later serving all use them. With Batch each
+// evaluation chunk is normalised with its own statistics (the public reference's
+// behaviour), and the checkpoint still receives precise statistics when it is written, so
+// that a saved model never depends on the running average of its past trajectory. With
+// Running (PyTorch's eval mode) the running average is used throughout. Evaluation splits a
+// split into equal chunks of at most eval_batch_size samples (so no chunk is a handful of
+// leftovers), or with eval_drop_last into full chunks, dropping the rest as the reference's
+// loader does.
+//
+// Reference protocol (reference_train_options, and ModelConfig::reference_init,
+// OptimizerConfig::reference_l2 for the parameters): validation exactly every 150 steps and
+// not at the end, batch-statistics evaluation in chunks of the training batch size with
+// the last partial chunk dropped, and TrainOrder::Reference: the training samples in one
+// fixed individual shuffle (the reference shuffles once when preprocessing, with a seed that
+// does not change between training seeds), read in that order every epoch, the last partial
+// batch of each epoch dropped. Each of these differences can be switched alone.
 #pragma once
 
 #include <algorithm>
@@ -38,13 +58,27 @@
 
 namespace dare {
 
-/// Settings of a training run. Defaults are the reference settings.
+/// The order in which an epoch reads the training split.
+enum class TrainOrder {
+  Groups,     ///< groups (a positive and its negatives) reshuffled every epoch by the seed
+  Reference,  ///< one fixed shuffle of individual samples, every epoch, last partial batch dropped
+};
+
+inline const char* to_string(TrainOrder o) noexcept { return o == TrainOrder::Groups ? "groups" : "reference"; }
+
+/// Settings of a training run. Defaults are the reference's hyper-parameters with dare's
+/// evaluation protocol; reference_train_options() gives the reference's protocol.
 struct TrainOptions {
   Index batch_size = 2048;
   int epochs = 2;
   Index eval_interval = 150;   ///< validate every this many steps (0: only at the end)
   Index min_evals_per_epoch = 5;  ///< ... and at least this often per epoch (0: no minimum)
-  Index eval_batch_size = 4096;
+  bool validate_at_end = true;    ///< also validate after the last step (the reference does not)
+  Index eval_batch_size = 4096;   ///< samples per evaluation chunk (0: batch_size)
+  bool eval_drop_last = false;    ///< evaluate only whole chunks (the reference's loader)
+  nn::InferenceStats inference_stats = nn::InferenceStats::Precise;  ///< see the header note
+  Index precise_batches = 8;      ///< training batches behind Precise statistics
+  TrainOrder order = TrainOrder::Groups;
   int threads = 2;
   OptimizerConfig optimizer;
   std::uint64_t shuffle_seed = 1;
@@ -52,6 +86,21 @@ struct TrainOptions {
   std::string checkpoint_path; ///< where the best model is written (empty: kept in memory)
   bool flush_denormals = true; ///< see dare/core/denormals.hpp
 };
+
+/// The public reference's protocol (see the header note); the parameters' side is
+/// ModelConfig::reference_init and OptimizerConfig::reference_l2.
+inline TrainOptions reference_train_options() {
+  TrainOptions o;
+  o.eval_interval = 150;
+  o.min_evals_per_epoch = 0;
+  o.validate_at_end = false;
+  o.eval_batch_size = 0;  // the training batch size
+  o.eval_drop_last = true;
+  o.inference_stats = nn::InferenceStats::Batch;
+  o.order = TrainOrder::Reference;
+  o.optimizer.reference_l2 = true;
+  return o;
+}
 
 /// A model configuration that fits `data`: its item and category id ranges, its history
 /// window (and enough time rows for it), widths att_dim and repr_dim; everything else the
@@ -73,7 +122,19 @@ struct EvalMetrics {
   double gauc = 0;          ///< per-user AUC weighted by sample count
   double category_auc = 0;  ///< per-target-category AUC weighted by sample count
   double logloss = 0;
-  Index samples = 0;
+  Index samples = 0;        ///< samples evaluated (fewer than the split with eval_drop_last)
+  double auc_reference = 0;           ///< AUC by the reference's formula (Metrics::reference_auc)
+  double category_auc_reference = 0;  ///< category AUC by the reference's formula
+};
+
+/// One validation of a run.
+struct ValidationPoint {
+  Index step = 0;
+  int epoch = 0;
+  double auc = 0;
+  double logloss = 0;
+  double train_loss = 0;      ///< mean main loss of the steps since the previous validation
+  double train_aux_loss = 0;  ///< mean auxiliary loss of the same steps
 };
 
 /// What the trainer reports while it runs.
@@ -99,7 +160,10 @@ struct TrainResult {
   double train_seconds = 0;    ///< time in training steps (excludes validation)
   double samples_per_sec = 0;  ///< samples_seen / train_seconds
   Index eval_interval = 0;     ///< steps between validations, as used (see TrainOptions)
-  std::vector<std::pair<Index, double>> val_auc_history;
+  std::vector<ValidationPoint> history;  ///< every validation, in order
+  /// No scheduled validation fell within the run (validate_at_end off and fewer steps than
+  /// the interval), so the last model was validated after all.
+  bool forced_final_validation = false;
 };
 
 /// Trains `Model` (a TwoStageModel) on a dataset by the reference protocol.
@@ -114,7 +178,14 @@ class Trainer {
     DARE_CHECK_ARG(options_.epochs > 0, "epochs must be positive, got ", options_.epochs);
     DARE_CHECK_ARG(options_.eval_interval >= 0, "eval_interval must be non-negative");
     DARE_CHECK_ARG(options_.min_evals_per_epoch >= 0, "min_evals_per_epoch must be non-negative");
-    DARE_CHECK_ARG(options_.eval_batch_size > 0, "eval_batch_size must be positive");
+    DARE_CHECK_ARG(options_.eval_batch_size >= 0, "eval_batch_size must be non-negative (0: the batch size)");
+    if (options_.eval_batch_size == 0) options_.eval_batch_size = options_.batch_size;
+    DARE_CHECK_ARG(options_.precise_batches > 0 || options_.inference_stats == nn::InferenceStats::Running,
+                   "precise_batches must be positive for ", nn::to_string(options_.inference_stats),
+                   " statistics, got ", options_.precise_batches);
+    DARE_CHECK_ARG(options_.order != TrainOrder::Reference || dataset.train().size() >= options_.batch_size,
+                   "the reference order drops each epoch's last partial batch, and the ", dataset.train().size(),
+                   " training samples do not fill one batch of ", options_.batch_size);
     DARE_CHECK_ARG(options_.threads >= 1, "threads must be at least 1, got ", options_.threads);
     DARE_CHECK_ARG(data_.max_len() == model.config().max_len, "dataset window ", data_.max_len(),
                    " differs from the model's max_len ", model.config().max_len);
@@ -129,18 +200,26 @@ class Trainer {
   /// Called after every step (and after each validation) with the current progress.
   void on_progress(std::function<void(const TrainProgress&)> fn) { progress_ = std::move(fn); }
 
-  /// Metrics of the current model on a split (inference mode).
+  /// Metrics of the current model on a split (inference mode, with the model's inference
+  /// statistics; see the header note for the chunks).
   EvalMetrics evaluate(ConstSpan<Sample> split) {
-    const Index n = split.size();
+    const Index chunk = options_.eval_batch_size;
+    Index n = split.size();
+    Index chunks = (n + chunk - 1) / chunk;
+    if (options_.eval_drop_last) {
+      chunks = n / chunk;
+      n = chunks * chunk;
+    }
     EvalMetrics m;
     m.samples = n;
     if (n == 0) return m;
     std::vector<double> prob(static_cast<std::size_t>(n));
     std::vector<int> labels(static_cast<std::size_t>(n));
     std::vector<std::int64_t> users(static_cast<std::size_t>(n)), cats(static_cast<std::size_t>(n));
-    std::vector<Scalar> out(static_cast<std::size_t>(options_.eval_batch_size));
-    for (Index begin = 0; begin < n; begin += options_.eval_batch_size) {
-      const Index count = std::min(options_.eval_batch_size, n - begin);
+    std::vector<Scalar> out(static_cast<std::size_t>(chunk));
+    for (Index c = 0; c < chunks; ++c) {
+      const Index begin = c * n / chunks;  // equal chunks (all full with eval_drop_last)
+      const Index count = (c + 1) * n / chunks - begin;
       fill_batch(data_, split.data() + begin, nullptr, count, batch_);
       model_.predict(view(batch_), out.data());
       for (Index i = 0; i < count; ++i) {
@@ -155,7 +234,37 @@ class Trainer {
     m.gauc = Metrics::grouped_auc(prob, labels, users);
     m.category_auc = Metrics::grouped_auc(prob, labels, cats);
     m.logloss = Metrics::logloss(prob, labels);
+    m.auc_reference = Metrics::reference_auc(prob, labels);
+    m.category_auc_reference = Metrics::reference_grouped_auc(prob, labels, cats);
     return m;
+  }
+
+  /// Recomputes the model's Precise BatchNorm statistics over the fixed training batches
+  /// (the first precise_batches x batch_size samples of a seeded shuffle of whole groups,
+  /// drawn once per trainer).
+  void refresh_statistics() {
+    const ConstSpan<Sample> train = data_.train();
+    if (precise_order_.empty()) {
+      const Index group = std::max<Index>(1, data_.group_size());
+      std::vector<Index> groups(static_cast<std::size_t>((train.size() + group - 1) / group));
+      std::iota(groups.begin(), groups.end(), Index{0});
+      std::mt19937_64 gen(options_.shuffle_seed ^ 0x5eed0f57a75ULL);
+      std::shuffle(groups.begin(), groups.end(), gen);
+      const Index want = std::min(train.size(), options_.precise_batches * options_.batch_size);
+      for (Index g : groups) {
+        for (Index i = g * group; i < std::min((g + 1) * group, train.size()); ++i) {
+          if (static_cast<Index>(precise_order_.size()) < want) precise_order_.push_back(i);
+        }
+      }
+    }
+    const Index n = static_cast<Index>(precise_order_.size());
+    model_.begin_head_statistics();
+    for (Index begin = 0; begin < n; begin += options_.batch_size) {
+      const Index count = std::min(options_.batch_size, n - begin);
+      fill_batch(data_, train, precise_order_.data() + begin, count, batch_);
+      model_.accumulate_head_statistics(view(batch_));
+    }
+    model_.end_head_statistics();
   }
 
   /// Steps between validations for epochs of `steps_per_epoch` steps: eval_interval, made
@@ -178,7 +287,10 @@ class Trainer {
     const ConstSpan<Sample> train = data_.train();
     const Index group = std::max<Index>(1, data_.group_size());
     const Index groups = (train.size() + group - 1) / group;
-    const Index steps_per_epoch = (train.size() + options_.batch_size - 1) / options_.batch_size;
+    const bool reference_order = options_.order == TrainOrder::Reference;
+    // The reference's loader keeps len // batch batches: the last partial one is dropped.
+    const Index epoch_samples = reference_order ? train.size() / options_.batch_size * options_.batch_size : train.size();
+    const Index steps_per_epoch = (epoch_samples + options_.batch_size - 1) / options_.batch_size;
     Index total_steps = steps_per_epoch * options_.epochs;
     if (options_.max_steps > 0) total_steps = std::min(total_steps, options_.max_steps);
     const Index interval = effective_eval_interval(steps_per_epoch);
@@ -188,16 +300,28 @@ class Trainer {
     std::mt19937_64 gen(options_.shuffle_seed);
     std::vector<Index> group_order(static_cast<std::size_t>(groups)), order;
     order.reserve(static_cast<std::size_t>(train.size()));
-    double recent_loss = 0;
+    double recent_loss = 0, recent_aux = 0;
     Index recent = 0;
     std::string best_in_memory;
+    const nn::InferenceStats stats = options_.inference_stats;
+    model_.set_inference_stats(stats);
 
-    auto validate = [&](Index step) {
+    auto validate = [&](Index step, int epoch) {
+      if (stats == nn::InferenceStats::Precise) refresh_statistics();
       const EvalMetrics val = evaluate(data_.val());
-      result.val_auc_history.emplace_back(step, val.auc);
+      ValidationPoint point;
+      point.step = step;
+      point.epoch = epoch;
+      point.auc = val.auc;
+      point.logloss = val.logloss;
+      point.train_loss = recent > 0 ? recent_loss / static_cast<double>(recent) : 0;
+      point.train_aux_loss = recent > 0 ? recent_aux / static_cast<double>(recent) : 0;
+      result.history.push_back(point);
       if (val.auc > result.best_val.auc) {
         result.best_val = val;
         result.best_step = step;
+        // Batch evaluation never reads the stored statistics; the checkpoint gets precise ones.
+        if (stats == nn::InferenceStats::Batch) refresh_statistics();
         if (options_.checkpoint_path.empty()) {
           std::ostringstream os;
           model_.save(os, false);
@@ -209,16 +333,26 @@ class Trainer {
       return val.auc;
     };
 
+    if (reference_order) {
+      // One fixed shuffle of the samples, the same for every training seed and epoch.
+      order.resize(static_cast<std::size_t>(train.size()));
+      std::iota(order.begin(), order.end(), Index{0});
+      std::mt19937_64 fixed(kReferenceOrderSeed);
+      std::shuffle(order.begin(), order.end(), fixed);
+    }
     Index step = 0;
-    for (int epoch = 0; epoch < options_.epochs && step < total_steps; ++epoch) {
-      std::iota(group_order.begin(), group_order.end(), Index{0});
-      std::shuffle(group_order.begin(), group_order.end(), gen);
-      order.clear();
-      for (Index g : group_order) {
-        for (Index i = g * group; i < std::min((g + 1) * group, train.size()); ++i) order.push_back(i);
+    int epoch = 0;
+    for (; epoch < options_.epochs && step < total_steps; ++epoch) {
+      if (!reference_order) {
+        std::iota(group_order.begin(), group_order.end(), Index{0});
+        std::shuffle(group_order.begin(), group_order.end(), gen);
+        order.clear();
+        for (Index g : group_order) {
+          for (Index i = g * group; i < std::min((g + 1) * group, train.size()); ++i) order.push_back(i);
+        }
       }
-      for (Index begin = 0; begin < train.size() && step < total_steps; begin += options_.batch_size) {
-        const Index count = std::min(options_.batch_size, train.size() - begin);
+      for (Index begin = 0; begin < epoch_samples && step < total_steps; begin += options_.batch_size) {
+        const Index count = std::min(options_.batch_size, epoch_samples - begin);
         const auto t0 = Clock::now();
         fill_batch(data_, train, order.data() + begin, count, batch_);
         StepLoss loss;
@@ -241,10 +375,11 @@ class Trainer {
         result.samples_seen += count;
         ++step;
         recent_loss += loss.main;
+        recent_aux += loss.aux;
         ++recent;
 
         const bool last = step == total_steps;
-        const bool eval = last || (interval > 0 && step % interval == 0);
+        const bool eval = (last && options_.validate_at_end) || (interval > 0 && step % interval == 0);
         TrainProgress p;
         p.epoch = epoch + 1;
         p.step = step;
@@ -254,13 +389,19 @@ class Trainer {
         p.eta_seconds = static_cast<double>(total_steps - step) * result.train_seconds / static_cast<double>(step);
         if (eval) {
           p.validated = true;
-          p.val_auc = validate(step);
+          p.val_auc = validate(step, epoch + 1);
           recent_loss = 0;
+          recent_aux = 0;
           recent = 0;
         }
         p.best_val_auc = result.best_val.auc;
         if (progress_) progress_(p);
       }
+    }
+    if (result.history.empty()) {
+      // Nothing was validated on schedule: there is no best model but the last one.
+      result.forced_final_validation = true;
+      validate(step, epoch);
     }
     result.steps = step;
     result.eval_interval = interval;
@@ -292,9 +433,12 @@ class Trainer {
     return v;
   }
 
+  static constexpr std::uint64_t kReferenceOrderSeed = 2024;
+
   Model& model_;
   const Dataset& data_;
   TrainOptions options_;
+  std::vector<Index> precise_order_;  // training samples behind Precise statistics
   std::function<void(const TrainProgress&)> progress_;
   Batch batch_;
   std::vector<int> labels_;
