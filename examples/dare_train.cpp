@@ -8,16 +8,24 @@
 // A raw log is preprocessed once into a dataset cache (--cache, default <input>.dare) that
 // later runs memory-map. Widths 8, 16, 32, 64 and 128 are compiled in; any other width runs
 // through the Dynamic instantiation.
+//
+// --protocol reference reproduces the public PyTorch reference's protocol (initialisation,
+// batch-statistics evaluation, validation every 150 steps and not at the end, its training
+// order); each of its parts has its own flag, which overrides the protocol's choice.
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cinttypes>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -46,10 +54,39 @@ struct Settings {
   std::string metrics_out;
   bool sparse_adam = false;
   bool quiet = false;
+  std::string protocol = "dare";
+  std::string inference_stats = "precise";
+  std::string train_order = "groups";
+  std::string param_scheme = "dare";
 };
+
+// The input file's identity for the metrics record: its size and XXH64 of its bytes.
+struct FileIdentity {
+  std::uint64_t bytes = 0;
+  std::uint64_t xxh64 = 0;
+};
+
+FileIdentity file_identity(const std::string& path) {
+  FileIdentity id;
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) return id;
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && st.st_size > 0) {
+    id.bytes = static_cast<std::uint64_t>(st.st_size);
+    void* p = ::mmap(nullptr, id.bytes, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p != MAP_FAILED) {
+      id.xxh64 = dare::detail::xxh64(p, id.bytes);
+      ::munmap(p, id.bytes);
+    }
+  }
+  ::close(fd);
+  return id;
+}
 
 struct RunReport {
   std::string name;
+  int att_dim = 0;
+  int repr_dim = 0;
   dare::TrainResult result;
 };
 
@@ -120,6 +157,7 @@ RunReport train_model(const Settings& s, const dare::Dataset& data, const std::s
   dare::ModelConfig c = dare::model_config_for(data, att, repr);
   c.top_k = s.top_k;
   c.seed = s.seed;
+  c.reference_init = s.param_scheme == "reference";
   Model model(c);
   dare::TrainOptions t = s.train;
   t.shuffle_seed = s.seed;
@@ -127,7 +165,7 @@ RunReport train_model(const Settings& s, const dare::Dataset& data, const std::s
   if (!t.checkpoint_path.empty() && s.compare) t.checkpoint_path += "." + name;
   dare::Trainer<Model> trainer(model, data, t);
   if (!s.quiet) trainer.on_progress(ProgressPrinter(name));
-  RunReport r{name, trainer.run()};
+  RunReport r{name, att, repr, trainer.run()};
   return r;
 }
 
@@ -163,35 +201,90 @@ RunReport run_dare(const Settings& s, const dare::Dataset& data) {
   });
 }
 
-void write_metrics(const std::string& path, const std::vector<RunReport>& runs, const Settings& s) {
-  std::ofstream os(path);
-  if (!os) throw std::runtime_error("cannot write --metrics-out file " + path);
-  auto split = [&](const char* key, const dare::EvalMetrics& m) {
-    os << "    \"" << key << "\": {\"auc\": " << m.auc << ", \"gauc\": " << m.gauc << ", \"category_auc\": "
-       << m.category_auc << ", \"logloss\": " << m.logloss << ", \"samples\": " << m.samples << "}";
-  };
+// A JSON string literal of `text` (quotes, backslashes and control characters escaped).
+std::string json_string(const std::string& text) {
+  std::string out = "\"";
+  for (const char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += ch;
+    }
+  }
+  return out + "\"";
+}
+
+// The metrics, the run's settings and every validation, as JSON.
+std::string metrics_json(const std::vector<RunReport>& runs, const Settings& s, const FileIdentity& input) {
+  std::ostringstream os;
   os.precision(8);
-  os << "{\n  \"input\": \"" << s.input << "\",\n  \"runs\": [\n";
+  auto split = [&](const char* key, const dare::EvalMetrics& m, const char* indent) {
+    os << indent << json_string(key) << ": {\"auc\": " << m.auc << ", \"gauc\": " << m.gauc
+       << ", \"category_auc\": " << m.category_auc << ", \"logloss\": " << m.logloss << ", \"samples\": " << m.samples
+       << ", \"auc_reference_formula\": " << m.auc_reference
+       << ", \"category_auc_reference_formula\": " << m.category_auc_reference << "}";
+  };
+  const dare::TrainOptions& t = s.train;
+  char hash[17];
+  std::snprintf(hash, sizeof hash, "%016" PRIx64, input.xxh64);
+  os << "{\n  \"input\": " << json_string(s.input) << ",\n  \"input_bytes\": " << input.bytes
+     << ",\n  \"input_xxh64\": \"" << hash << "\",\n";
+  os << "  \"settings\": {\"protocol\": " << json_string(s.protocol) << ", \"format\": " << json_string(s.format)
+     << ", \"batch_size\": " << t.batch_size << ", \"epochs\": " << t.epochs << ", \"lr\": " << t.optimizer.lr
+     << ", \"l2\": " << t.optimizer.l2 << ", \"seed\": " << s.seed << ", \"threads\": " << t.threads
+     << ", \"top_k\": " << s.top_k << ", \"max_len\": " << s.max_len
+     << ", \"inference_stats\": " << json_string(dare::nn::to_string(t.inference_stats))
+     << ", \"precise_batches\": " << t.precise_batches << ", \"param_scheme\": " << json_string(s.param_scheme)
+     << ", \"train_order\": " << json_string(dare::to_string(t.order)) << ", \"eval_interval\": " << t.eval_interval
+     << ", \"min_evals_per_epoch\": " << t.min_evals_per_epoch
+     << ", \"validate_at_end\": " << (t.validate_at_end ? "true" : "false")
+     << ", \"eval_batch_size\": " << (t.eval_batch_size > 0 ? t.eval_batch_size : t.batch_size)
+     << ", \"eval_drop_last\": " << (t.eval_drop_last ? "true" : "false")
+     << ", \"sparse_adam\": " << (s.sparse_adam ? "true" : "false") << "},\n";
+  os << "  \"runs\": [\n";
   for (std::size_t i = 0; i < runs.size(); ++i) {
     const auto& r = runs[i].result;
-    os << "  {\n    \"model\": \"" << runs[i].name << "\",\n";
-    split("test", r.test);
+    os << "  {\n    \"model\": " << json_string(runs[i].name) << ",\n    \"att_dim\": " << runs[i].att_dim
+       << ",\n    \"repr_dim\": " << runs[i].repr_dim << ",\n";
+    split("test", r.test, "    ");
     os << ",\n    \"val\": {\"best_auc\": " << r.best_val.auc << ", \"best_step\": " << r.best_step
-       << ", \"eval_interval\": " << r.eval_interval << "},\n";
+       << ", \"eval_interval\": " << r.eval_interval
+       << ", \"forced_final_validation\": " << (r.forced_final_validation ? "true" : "false") << "},\n";
     os << "    \"train\": {\"samples_per_sec\": " << r.samples_per_sec << ", \"seconds\": " << r.train_seconds
-       << ", \"steps\": " << r.steps << ", \"samples\": " << r.samples_seen << "}\n  }"
-       << (i + 1 < runs.size() ? "," : "") << "\n";
+       << ", \"steps\": " << r.steps << ", \"samples\": " << r.samples_seen << "},\n";
+    os << "    \"history\": [";
+    for (std::size_t k = 0; k < r.history.size(); ++k) {
+      const auto& h = r.history[k];
+      os << (k ? ",\n      " : "\n      ") << "{\"step\": " << h.step << ", \"epoch\": " << h.epoch
+         << ", \"val_auc\": " << h.auc << ", \"val_logloss\": " << h.logloss << ", \"train_loss\": " << h.train_loss
+         << ", \"train_aux_loss\": " << h.train_aux_loss << "}";
+    }
+    os << "]\n  }" << (i + 1 < runs.size() ? "," : "") << "\n";
   }
   os << "  ]";
   // With one run its metrics also stand at the top level: test.auc, val.best_auc, ...
   if (runs.size() == 1) {
     const auto& r = runs[0].result;
-    os << ",\n  \"model\": \"" << runs[0].name << "\",\n";
-    split("test", r.test);
+    os << ",\n  \"model\": " << json_string(runs[0].name) << ",\n";
+    split("test", r.test, "  ");
     os << ",\n  \"val\": {\"best_auc\": " << r.best_val.auc << "},\n  \"train\": {\"samples_per_sec\": "
        << r.samples_per_sec << ", \"seconds\": " << r.train_seconds << "}";
   }
   os << "\n}\n";
+  return os.str();
+}
+
+void write_metrics(const std::string& path, const std::string& json) {
+  std::ofstream os(path);
+  os << json;
+  os.close();
+  if (!os) throw std::runtime_error("cannot write --metrics-out file " + path);
 }
 
 }  // namespace
@@ -229,6 +322,36 @@ int main(int argc, char** argv) {
                  "validate at least this often per epoch on small datasets (0: exactly every --eval-interval)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  app.add_option("--protocol", s.protocol,
+                 "dare, or reference: the public PyTorch reference's protocol (sets --param-scheme reference, "
+                 "--inference-stats batch, --eval-batch-size 0, --eval-drop-last, --eval-interval 150, "
+                 "--min-evals-per-epoch 0, --no-final-eval, --train-order reference; each flag given overrides it)")
+      ->check(CLI::IsMember({"dare", "reference"}))
+      ->capture_default_str();
+  app.add_option("--inference-stats", s.inference_stats,
+                 "BatchNorm statistics for evaluation and the checkpoint: precise (recomputed over training batches "
+                 "before each validation), batch (each evaluation chunk's own), running (PyTorch's eval mode)")
+      ->check(CLI::IsMember({"running", "batch", "precise"}))
+      ->capture_default_str();
+  app.add_option("--precise-batches", s.train.precise_batches, "training batches behind precise statistics")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--eval-batch-size", s.train.eval_batch_size, "samples per evaluation chunk (0: the batch size)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_flag("--eval-drop-last", s.train.eval_drop_last, "evaluate whole chunks only, as the reference's loader");
+  bool no_final_eval = false;
+  app.add_flag("--no-final-eval", no_final_eval, "do not validate after the last step (the reference does not)");
+  app.add_option("--train-order", s.train_order,
+                 "groups (a positive and its negatives together, reshuffled every epoch) or reference (one fixed "
+                 "shuffle of single samples read the same every epoch, last partial batch dropped)")
+      ->check(CLI::IsMember({"groups", "reference"}))
+      ->capture_default_str();
+  app.add_option("--param-scheme", s.param_scheme,
+                 "dare, or reference: BatchNorm weights and PReLU slopes drawn N(0, 0.01) and L2-penalised as a loss "
+                 "term (gradient 2 * l2 * p), like every other non-bias head parameter")
+      ->check(CLI::IsMember({"dare", "reference"}))
+      ->capture_default_str();
   app.add_option("--checkpoint", s.train.checkpoint_path, "file for the best model on validation (reload with the same flags)");
   app.add_option("--metrics-out", s.metrics_out, "write the metrics as JSON to this file");
   app.add_flag("--quiet", s.quiet, "no progress output");
@@ -236,6 +359,23 @@ int main(int argc, char** argv) {
   app.add_flag("--keep-denormals", keep_denormals, "do not flush denormal floats to zero while training (slower)");
   CLI11_PARSE(app, argc, argv);
   s.train.flush_denormals = !keep_denormals;
+  s.train.validate_at_end = !no_final_eval;
+  if (s.protocol == "reference") {
+    // The reference's choice for every part of the protocol the command line left open.
+    const dare::TrainOptions ref = dare::reference_train_options();
+    auto given = [&](const char* flag) { return app.count(flag) > 0; };
+    if (!given("--param-scheme")) s.param_scheme = "reference";
+    if (!given("--inference-stats")) s.inference_stats = dare::nn::to_string(ref.inference_stats);
+    if (!given("--eval-batch-size")) s.train.eval_batch_size = ref.eval_batch_size;
+    if (!given("--eval-drop-last")) s.train.eval_drop_last = ref.eval_drop_last;
+    if (!given("--eval-interval")) s.train.eval_interval = ref.eval_interval;
+    if (!given("--min-evals-per-epoch")) s.train.min_evals_per_epoch = ref.min_evals_per_epoch;
+    if (!given("--no-final-eval")) s.train.validate_at_end = ref.validate_at_end;
+    if (!given("--train-order")) s.train_order = dare::to_string(ref.order);
+  }
+  s.train.inference_stats = dare::nn::parse_inference_stats(s.inference_stats, "--inference-stats");
+  s.train.order = s.train_order == "reference" ? dare::TrainOrder::Reference : dare::TrainOrder::Groups;
+  s.train.optimizer.reference_l2 = s.param_scheme == "reference";
 
   try {
     dare::Dataset data = open_dataset(s);
@@ -256,15 +396,26 @@ int main(int argc, char** argv) {
                   m.category_auc, m.logloss, r.result.best_val.auc, best.c_str(), r.result.samples_per_sec,
                   r.result.train_seconds);
     }
-    std::printf("(test metrics of the best model on validation, validated every %lld steps)\n",
-                static_cast<long long>(runs.front().result.eval_interval));
+    std::printf("(test metrics of the best model on validation, validated every %lld steps%s; %s statistics, "
+                "%s protocol)\n",
+                static_cast<long long>(runs.front().result.eval_interval),
+                s.train.validate_at_end ? " and at the end" : "", s.inference_stats.c_str(), s.protocol.c_str());
+    std::printf("category AUC by the reference's formula (utils.py calc_auc):");
+    for (const auto& r : runs) std::printf("  %s %.5f", r.name.c_str(), r.result.test.category_auc_reference);
+    std::printf("\n");
+    for (const auto& r : runs) {
+      if (r.result.forced_final_validation) {
+        std::printf("note: %s had no scheduled validation within its %lld steps; its last model was validated\n",
+                    r.name.c_str(), static_cast<long long>(r.result.steps));
+      }
+    }
     if (runs.size() == 2) {
       std::printf("DARE - TWIN test AUC: %+.5f\n", runs[0].result.test.auc - runs[1].result.test.auc);
     }
     rusage usage{};
     getrusage(RUSAGE_SELF, &usage);
     std::printf("peak RSS %.0f MB\n", static_cast<double>(usage.ru_maxrss) / 1024.0);
-    if (!s.metrics_out.empty()) write_metrics(s.metrics_out, runs, s);
+    if (!s.metrics_out.empty()) write_metrics(s.metrics_out, metrics_json(runs, s, file_identity(s.input)));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "\ndare_train: %s\n", e.what());
     return 1;
