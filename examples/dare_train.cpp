@@ -257,7 +257,8 @@ std::string metrics_json(const std::vector<RunReport>& runs, const Settings& s, 
        << ", \"eval_interval\": " << r.eval_interval
        << ", \"forced_final_validation\": " << (r.forced_final_validation ? "true" : "false") << "},\n";
     os << "    \"train\": {\"samples_per_sec\": " << r.samples_per_sec << ", \"seconds\": " << r.train_seconds
-       << ", \"steps\": " << r.steps << ", \"samples\": " << r.samples_seen << "},\n";
+       << ", \"validation_seconds\": " << r.validation_seconds << ", \"steps\": " << r.steps
+       << ", \"samples\": " << r.samples_seen << "},\n";
     os << "    \"history\": [";
     for (std::size_t k = 0; k < r.history.size(); ++k) {
       const auto& h = r.history[k];
@@ -387,14 +388,14 @@ int main(int argc, char** argv) {
     if (s.compare || s.model == "dare") runs.push_back(run_dare(s, data));
     if (s.compare || s.model == "twin") runs.push_back(run_twin(s, data));
 
-    std::printf("\n%-6s %8s %8s %8s %9s %9s %10s %12s %9s\n", "model", "test AUC", "GAUC", "cat AUC", "logloss",
-                "val AUC", "best step", "samples/s", "train s");
+    std::printf("\n%-6s %8s %8s %8s %9s %9s %10s %12s %9s %7s\n", "model", "test AUC", "GAUC", "cat AUC", "logloss",
+                "val AUC", "best step", "samples/s", "train s", "val s");
     for (const auto& r : runs) {
       const auto& m = r.result.test;
       const std::string best = std::to_string(r.result.best_step) + "/" + std::to_string(r.result.steps);
-      std::printf("%-6s %8.5f %8.5f %8.5f %9.5f %9.5f %10s %12.0f %9.1f\n", r.name.c_str(), m.auc, m.gauc,
+      std::printf("%-6s %8.5f %8.5f %8.5f %9.5f %9.5f %10s %12.0f %9.1f %7.1f\n", r.name.c_str(), m.auc, m.gauc,
                   m.category_auc, m.logloss, r.result.best_val.auc, best.c_str(), r.result.samples_per_sec,
-                  r.result.train_seconds);
+                  r.result.train_seconds, r.result.validation_seconds);
     }
     std::printf("(test metrics of the best model on validation, validated every %lld steps%s; %s statistics, "
                 "%s protocol)\n",

@@ -158,6 +158,7 @@ struct TrainResult {
   Index steps = 0;
   Index samples_seen = 0;
   double train_seconds = 0;    ///< time in training steps (excludes validation)
+  double validation_seconds = 0;  ///< time in validations, precise statistics included
   double samples_per_sec = 0;  ///< samples_seen / train_seconds
   Index eval_interval = 0;     ///< steps between validations, as used (see TrainOptions)
   std::vector<ValidationPoint> history;  ///< every validation, in order
@@ -307,6 +308,7 @@ class Trainer {
     model_.set_inference_stats(stats);
 
     auto validate = [&](Index step, int epoch) {
+      const auto started = Clock::now();
       if (stats == nn::InferenceStats::Precise) refresh_statistics();
       const EvalMetrics val = evaluate(data_.val());
       ValidationPoint point;
@@ -330,6 +332,7 @@ class Trainer {
           model_.save(options_.checkpoint_path, false);
         }
       }
+      result.validation_seconds += std::chrono::duration<double>(Clock::now() - started).count();
       return val.auc;
     };
 
