@@ -345,7 +345,7 @@ int main(int argc, char** argv) {
   app.add_flag("--no-final-eval", no_final_eval, "do not validate after the last step (the reference does not)");
   app.add_option("--train-order", s.train_order,
                  "groups (a positive and its negatives together, reshuffled every epoch) or reference (one fixed "
-                 "shuffle of single samples read the same every epoch, last partial batch dropped)")
+                 "shuffle of single samples, read the same every epoch)")
       ->check(CLI::IsMember({"groups", "reference"}))
       ->capture_default_str();
   app.add_option("--param-scheme", s.param_scheme,

@@ -33,8 +33,10 @@
 // not at the end, batch-statistics evaluation in chunks of the training batch size with
 // the last partial chunk dropped, and TrainOrder::Reference: the training samples in one
 // fixed individual shuffle (the reference shuffles once when preprocessing, with a seed that
-// does not change between training seeds), read in that order every epoch, the last partial
-// batch of each epoch dropped. Each of these differences can be switched alone.
+// does not change between training seeds), read in that order every epoch. (Its training
+// loader, unlike the evaluation one, keeps each epoch's last partial batch: it reads the
+// training split as files of 102,400 samples, 50 whole batches each, and only the last file
+// ends in a partial batch, which is trained.) Each of these differences can be switched alone.
 #pragma once
 
 #include <algorithm>
@@ -61,7 +63,7 @@ namespace dare {
 /// The order in which an epoch reads the training split.
 enum class TrainOrder {
   Groups,     ///< groups (a positive and its negatives) reshuffled every epoch by the seed
-  Reference,  ///< one fixed shuffle of individual samples, every epoch, last partial batch dropped
+  Reference,  ///< one fixed shuffle of individual samples, the same every epoch
 };
 
 inline const char* to_string(TrainOrder o) noexcept { return o == TrainOrder::Groups ? "groups" : "reference"; }
@@ -184,9 +186,6 @@ class Trainer {
     DARE_CHECK_ARG(options_.precise_batches > 0 || options_.inference_stats == nn::InferenceStats::Running,
                    "precise_batches must be positive for ", nn::to_string(options_.inference_stats),
                    " statistics, got ", options_.precise_batches);
-    DARE_CHECK_ARG(options_.order != TrainOrder::Reference || dataset.train().size() >= options_.batch_size,
-                   "the reference order drops each epoch's last partial batch, and the ", dataset.train().size(),
-                   " training samples do not fill one batch of ", options_.batch_size);
     DARE_CHECK_ARG(options_.threads >= 1, "threads must be at least 1, got ", options_.threads);
     DARE_CHECK_ARG(data_.max_len() == model.config().max_len, "dataset window ", data_.max_len(),
                    " differs from the model's max_len ", model.config().max_len);
@@ -289,9 +288,7 @@ class Trainer {
     const Index group = std::max<Index>(1, data_.group_size());
     const Index groups = (train.size() + group - 1) / group;
     const bool reference_order = options_.order == TrainOrder::Reference;
-    // The reference's loader keeps len // batch batches: the last partial one is dropped.
-    const Index epoch_samples = reference_order ? train.size() / options_.batch_size * options_.batch_size : train.size();
-    const Index steps_per_epoch = (epoch_samples + options_.batch_size - 1) / options_.batch_size;
+    const Index steps_per_epoch = (train.size() + options_.batch_size - 1) / options_.batch_size;
     Index total_steps = steps_per_epoch * options_.epochs;
     if (options_.max_steps > 0) total_steps = std::min(total_steps, options_.max_steps);
     const Index interval = effective_eval_interval(steps_per_epoch);
@@ -354,8 +351,8 @@ class Trainer {
           for (Index i = g * group; i < std::min((g + 1) * group, train.size()); ++i) order.push_back(i);
         }
       }
-      for (Index begin = 0; begin < epoch_samples && step < total_steps; begin += options_.batch_size) {
-        const Index count = std::min(options_.batch_size, epoch_samples - begin);
+      for (Index begin = 0; begin < train.size() && step < total_steps; begin += options_.batch_size) {
+        const Index count = std::min(options_.batch_size, train.size() - begin);
         const auto t0 = Clock::now();
         fill_batch(data_, train, order.data() + begin, count, batch_);
         StepLoss loss;
