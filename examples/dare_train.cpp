@@ -57,7 +57,7 @@ struct Settings {
   std::string protocol = "dare";
   std::string inference_stats = "precise";
   std::string train_order = "groups";
-  std::string param_scheme = "dare";
+  std::string param_scheme = "reference";
 };
 
 // The input file's identity for the metrics record: its size and XXH64 of its bytes.
@@ -324,9 +324,9 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_option("--protocol", s.protocol,
-                 "dare, or reference: the public PyTorch reference's protocol (sets --param-scheme reference, "
-                 "--inference-stats batch, --eval-batch-size 0, --eval-drop-last, --eval-interval 150, "
-                 "--min-evals-per-epoch 0, --no-final-eval, --train-order reference; each flag given overrides it)")
+                 "dare, or reference: the public PyTorch reference's protocol (sets --inference-stats batch, "
+                 "--eval-batch-size 0, --eval-drop-last, --eval-interval 150, --min-evals-per-epoch 0, "
+                 "--no-final-eval, --train-order reference; each flag given overrides it)")
       ->check(CLI::IsMember({"dare", "reference"}))
       ->capture_default_str();
   app.add_option("--inference-stats", s.inference_stats,
@@ -349,9 +349,11 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"groups", "reference"}))
       ->capture_default_str();
   app.add_option("--param-scheme", s.param_scheme,
-                 "dare, or reference: BatchNorm weights and PReLU slopes drawn N(0, 0.01) and L2-penalised as a loss "
-                 "term (gradient 2 * l2 * p), like every other non-bias head parameter")
-      ->check(CLI::IsMember({"dare", "reference"}))
+                 "reference (the public reference's, and the default): BatchNorm weights and PReLU slopes drawn "
+                 "N(0, 0.01) and L2-penalised as a loss term (gradient 2 * l2 * p) like every other non-bias head "
+                 "parameter; layer-defaults: BatchNorm weights 1, PReLU slopes 0.1, L2 (gradient l2 * p) on Linear "
+                 "weights only")
+      ->check(CLI::IsMember({"reference", "layer-defaults"}))
       ->capture_default_str();
   app.add_option("--checkpoint", s.train.checkpoint_path, "file for the best model on validation (reload with the same flags)");
   app.add_option("--metrics-out", s.metrics_out, "write the metrics as JSON to this file");
@@ -365,7 +367,6 @@ int main(int argc, char** argv) {
     // The reference's choice for every part of the protocol the command line left open.
     const dare::TrainOptions ref = dare::reference_train_options();
     auto given = [&](const char* flag) { return app.count(flag) > 0; };
-    if (!given("--param-scheme")) s.param_scheme = "reference";
     if (!given("--inference-stats")) s.inference_stats = dare::nn::to_string(ref.inference_stats);
     if (!given("--eval-batch-size")) s.train.eval_batch_size = ref.eval_batch_size;
     if (!given("--eval-drop-last")) s.train.eval_drop_last = ref.eval_drop_last;

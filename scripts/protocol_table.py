@@ -4,8 +4,9 @@
 Runs `dare_train --compare` once per (configuration, seed) and prints a Markdown table of
 the mean ± sd (sample sd) of each model's test AUC, of DARE − TWIN, and of the category
 AUC by both formulas (dare's exact one and the reference's calc_auc). The configurations
-are dare's default, the two other inference-statistics modes, each part of the reference
-protocol switched on alone, and the whole reference protocol.
+are dare's default, the layers' own parameter defaults instead of the reference's, and on
+that base the two other inference-statistics modes and each other part of the reference
+protocol switched on alone; last the whole reference protocol.
 
     scripts/protocol_table.py LOG [--seeds 3] [--out DIR] [--only NAME,...] [-- extra flags]
 
@@ -22,18 +23,21 @@ import sys
 
 TRAIN = "build/release/examples/dare_train"
 
-# name, description, flags (relative to dare's default)
+# name, description, flags. The single changes are measured against LAYER, dare's default
+# with the layers' own parameter defaults, the base they were first measured on.
+LAYER = ["--param-scheme", "layer-defaults"]
 CONFIGS = [
-    ("default", "dare default: precise statistics", []),
-    ("running", "running statistics (PyTorch eval mode)", ["--inference-stats", "running"]),
-    ("batch", "batch statistics, equal chunks of <= 4096", ["--inference-stats", "batch"]),
-    ("ref-params", "reference initialisation and L2 set alone", ["--param-scheme", "reference"]),
-    ("ref-eval", "reference evaluation alone (batch statistics, chunks of 2048, last dropped)",
-     ["--inference-stats", "batch", "--eval-batch-size", "0", "--eval-drop-last"]),
-    ("ref-schedule", "reference schedule alone (every 150 steps, not at the end)",
-     ["--eval-interval", "150", "--min-evals-per-epoch", "0", "--no-final-eval"]),
-    ("ref-order", "reference training order alone", ["--train-order", "reference"]),
-    ("reference", "--protocol reference (all of the above)", ["--protocol", "reference"]),
+    ("default", "dare's default: precise statistics, reference parameters", []),
+    ("layer-defaults", "BatchNorm weight 1, PReLU slope 0.1, L2 on Linear weights only", LAYER),
+    ("running", "layer-defaults + running statistics (PyTorch eval mode)", LAYER + ["--inference-stats", "running"]),
+    ("batch", "layer-defaults + batch statistics, equal chunks of <= 4096", LAYER + ["--inference-stats", "batch"]),
+    ("ref-eval", "layer-defaults + the reference's evaluation (batch statistics, chunks of 2048, last dropped)",
+     LAYER + ["--inference-stats", "batch", "--eval-batch-size", "0", "--eval-drop-last"]),
+    ("ref-schedule", "layer-defaults + the reference's schedule (every 150 steps, not at the end)",
+     LAYER + ["--eval-interval", "150", "--min-evals-per-epoch", "0", "--no-final-eval"]),
+    ("ref-order", "layer-defaults + the reference's training order", LAYER + ["--train-order", "reference"]),
+    ("reference", "--protocol reference (the reference's parameters, evaluation, schedule and order)",
+     ["--protocol", "reference"]),
 ]
 
 

@@ -443,6 +443,8 @@ TEST_CASE("the reference initialisation draws every non-bias parameter from N(0,
   config.hidden = {200, 80};
   config.aux_hidden = {200};
   config.init_sigma = 0.01;
+  CHECK(config.reference_init);  // the default
+  config.reference_init = false;
   dare::Dare<float, 3, 3> plain(config);
   config.reference_init = true;
   dare::Dare<float, 3, 3> reference(config);
@@ -486,7 +488,8 @@ TEST_CASE("the reference initialisation draws every non-bias parameter from N(0,
     INFO(p->name);
     CHECK(p->decay == (p->name.find("bias") == std::string::npos));
   }
-  reference.configure_optimizer({});
+  opt.reference_l2 = false;
+  reference.configure_optimizer(opt);
   for (const auto* p : reference.head_parameters()) {
     INFO(p->name);
     CHECK(p->decay == (p->name.find("linear") != std::string::npos && p->name.find("weight") != std::string::npos));

@@ -96,8 +96,10 @@ struct ModelConfig {
   bool aux_loss = true;     ///< train the auxiliary full-attention head
   double init_sigma = 0.01; ///< N(0, σ) for embeddings and Linear weights
   /// The public reference's initialisation: BatchNorm γ and the PReLU slopes are drawn
-  /// N(0, σ) too (every parameter whose name lacks "bias"), instead of 1 and 0.1.
-  bool reference_init = false;
+  /// N(0, σ) too (every parameter whose name lacks "bias"). Off: the layers' own defaults,
+  /// γ = 1 and slope 0.1. On by default: on the built-in synthetic log it raised TWIN's test
+  /// AUC from 0.889 to 0.911 and DARE's from 0.908 to 0.912 (3 seeds, README).
+  bool reference_init = true;
   std::uint64_t seed = 1;   ///< initialisation seed
 };
 
@@ -108,8 +110,8 @@ struct OptimizerConfig {
   AdamMode embedding_mode = AdamMode::Dense;  ///< Dense = torch.optim.Adam; Lazy = SparseAdam
   /// The public reference's L2: a loss term l2·Σp² over every head parameter whose name lacks
   /// "bias" (BatchNorm γ and PReLU slopes too), so the gradient term is 2·l2·p. Off: l2·p
-  /// on the Linear weights only.
-  bool reference_l2 = false;
+  /// on the Linear weights only. On by default, with ModelConfig::reference_init.
+  bool reference_l2 = true;
 };
 
 /// A batch of samples as the model reads it (views, not owned). Histories are size x max_len,

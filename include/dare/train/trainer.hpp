@@ -100,7 +100,7 @@ inline TrainOptions reference_train_options() {
   o.eval_drop_last = true;
   o.inference_stats = nn::InferenceStats::Batch;
   o.order = TrainOrder::Reference;
-  o.optimizer.reference_l2 = true;
+  o.optimizer.reference_l2 = true;  // the default too; ModelConfig::reference_init likewise
   return o;
 }
 
