@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Training curves from dare_train's metrics JSON files.
 
-Draws validation AUC (left) and the mean training loss since the previous validation
-(right) against the step, one line per model and run; a run is labelled with its seed and
-inference statistics, and with the file's name when several files share both.
+Draws validation AUC (left) and the mean training loss (main + auxiliary) since the
+previous validation (right) against the step, one line per model and run; a run is
+labelled with its seed and inference statistics, and with the file's name when several
+files share both.
 
     scripts/plot_curves.py METRICS.json [METRICS.json ...] --png docs/training_curves.png
         [--title TEXT] [--models dare,twin]
@@ -73,7 +74,7 @@ def main():
     ax_auc.set_xlabel("step")
     ax_auc.set_ylabel("validation AUC")
     ax_loss.set_xlabel("step")
-    ax_loss.set_ylabel("training loss (main + auxiliary), mean since the previous check")
+    ax_loss.set_ylabel("training loss, main + auxiliary")
     for ax in (ax_auc, ax_loss):
         ax.grid(alpha=0.3)
     ax_auc.legend(fontsize=7)
