@@ -70,28 +70,14 @@ struct Metrics {
   static double grouped_auc(const Scalar* scores, const Label* labels, const std::int64_t* groups,
                             Index n) {
     check_inputs("Metrics::grouped_auc", scores, labels, n);
-    DARE_CHECK_ARG(n == 0 || groups != nullptr, "Metrics::grouped_auc: groups must not be null");
-    std::vector<Index> order(static_cast<std::size_t>(n));
-    std::iota(order.begin(), order.end(), Index(0));
-    std::sort(order.begin(), order.end(), [&](Index a, Index b) {
-      return groups[a] < groups[b] || (groups[a] == groups[b] && scores[a] < scores[b]);
-    });
-    double weighted = 0.0;
-    double weight = 0.0;
-    for (Index begin = 0; begin < n;) {
-      Index end = begin + 1;
-      while (end < n && groups[order[end]] == groups[order[begin]]) ++end;
-      const PairCount c = count_pairs(scores, labels, order.data() + begin, end - begin);
-      if (c.positives > 0 && c.negatives > 0) {
-        const double size = static_cast<double>(end - begin);
-        weighted += size * c.auc();
-        weight += size;
-      }
-      begin = end;
-    }
-    DARE_CHECK_ARG(weight > 0.0,
-                   "Metrics::grouped_auc: no group contains both classes (n = ", n, ")");
-    return weighted / weight;
+    return weighted_group_mean(
+        "Metrics::grouped_auc", groups, n, [&](Index a, Index b) { return scores[a] < scores[b]; },
+        [&](const Index* order, Index count, double& auc) {
+          const PairCount c = count_pairs(scores, labels, order, count);
+          if (c.positives == 0 || c.negatives == 0) return false;
+          auc = c.auc();
+          return true;
+        });
   }
 
   template <class Scalar, class Label>
@@ -129,27 +115,9 @@ struct Metrics {
   static double reference_grouped_auc(const Scalar* scores, const Label* labels, const std::int64_t* groups,
                                       Index n) {
     check_inputs("Metrics::reference_grouped_auc", scores, labels, n);
-    DARE_CHECK_ARG(n == 0 || groups != nullptr, "Metrics::reference_grouped_auc: groups must not be null");
-    std::vector<Index> order(static_cast<std::size_t>(n));
-    std::iota(order.begin(), order.end(), Index(0));
-    std::stable_sort(order.begin(), order.end(), [&](Index a, Index b) {
-      return groups[a] < groups[b] || (groups[a] == groups[b] && scores[a] > scores[b]);
-    });
-    double weighted = 0.0;
-    double weight = 0.0;
-    for (Index begin = 0; begin < n;) {
-      Index end = begin + 1;
-      while (end < n && groups[order[end]] == groups[order[begin]]) ++end;
-      double auc = 0;
-      if (reference_trapezoids(labels, order.data() + begin, end - begin, auc)) {
-        const double size = static_cast<double>(end - begin);
-        weighted += size * auc;
-        weight += size;
-      }
-      begin = end;
-    }
-    DARE_CHECK_ARG(weight > 0.0, "Metrics::reference_grouped_auc: no group contains both classes (n = ", n, ")");
-    return weighted / weight;
+    return weighted_group_mean(
+        "Metrics::reference_grouped_auc", groups, n, [&](Index a, Index b) { return scores[a] > scores[b]; },
+        [&](const Index* order, Index count, double& auc) { return reference_trapezoids(labels, order, count, auc); });
   }
 
   template <class Scalar, class Label>
@@ -225,6 +193,35 @@ struct Metrics {
     DARE_CHECK_ARG(labels[i] == Label(0) || labels[i] == Label(1), fn, ": labels[", i,
                    "] = ", +labels[i], " is neither 0 nor 1");
     return labels[i] == Label(1);
+  }
+
+  // The mean of group_auc(order, count, auc) over the groups of samples [0, n), weighted by
+  // group size; each group's samples come sorted (stably) by `before`, and a group for which
+  // group_auc returns false (one class only) is skipped.
+  template <class Before, class GroupAuc>
+  static double weighted_group_mean(const char* fn, const std::int64_t* groups, Index n, Before before,
+                                    GroupAuc group_auc) {
+    DARE_CHECK_ARG(n == 0 || groups != nullptr, fn, ": groups must not be null");
+    std::vector<Index> order(static_cast<std::size_t>(n));
+    std::iota(order.begin(), order.end(), Index(0));
+    std::stable_sort(order.begin(), order.end(), [&](Index a, Index b) {
+      return groups[a] < groups[b] || (groups[a] == groups[b] && before(a, b));
+    });
+    double weighted = 0.0;
+    double weight = 0.0;
+    for (Index begin = 0; begin < n;) {
+      Index end = begin + 1;
+      while (end < n && groups[order[end]] == groups[order[begin]]) ++end;
+      double auc = 0;
+      if (group_auc(order.data() + begin, end - begin, auc)) {
+        const double size = static_cast<double>(end - begin);
+        weighted += size * auc;
+        weight += size;
+      }
+      begin = end;
+    }
+    DARE_CHECK_ARG(weight > 0.0, fn, ": no group contains both classes (n = ", n, ")");
+    return weighted / weight;
   }
 
   // The reference's trapezoid walk over order[0, count), sorted by descending score; false
