@@ -430,7 +430,7 @@ TEST_CASE("bad options and impossible negatives are reported", "[data][preproces
 
 TEST_CASE("the real Taobao head runs through the protocol with independently computed counts",
           "[data][preprocess][taobao]") {
-  const std::string path = DARE_TEST_SHARED_DIR "/data/taobao/UserBehavior_head.csv";
+  const std::string path = DARE_TEST_FIXTURES_DIR "/UserBehavior_head.csv";
   // The slow way: read every line with iostreams, remap, count, sort.
   std::ifstream in(path);
   REQUIRE(in);
