@@ -39,6 +39,7 @@
 
 #include "dare/core/config.hpp"
 #include "dare/core/error.hpp"
+#include "dare/core/file_io.hpp"
 
 namespace dare {
 
@@ -370,20 +371,6 @@ inline std::uint64_t align_up(std::uint64_t x, std::uint64_t a) noexcept {
   return (x + a - 1) / a * a;
 }
 
-/// Writes all of [data, data + size) or throws.
-inline void write_all(int fd, const void* data, std::size_t size, const std::string& path) {
-  const auto* p = static_cast<const char*>(data);
-  while (size > 0) {
-    const ssize_t n = ::write(fd, p, size < (std::size_t{1} << 30) ? size : (std::size_t{1} << 30));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw std::runtime_error(concat("cannot write '", path, "': ", std::strerror(errno)));
-    }
-    p += n;
-    size -= static_cast<std::size_t>(n);
-  }
-}
-
 }  // namespace detail
 
 /// Writes `data` to `path` atomically (a temporary file in the same directory, fsync'ed, then
@@ -434,40 +421,17 @@ inline void write_dataset(const std::string& path, const DatasetData& data) {
   header.file_bytes = offset;
   header.header_checksum = detail::header_checksum(header);
 
-  const std::string temp = detail::concat(path, ".tmp.", ::getpid());
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    throw std::runtime_error(detail::concat("cannot create '", temp, "': ", std::strerror(errno)));
+  AtomicFile file(path, "dataset");
+  static constexpr char kZeros[detail::kSectionAlign] = {};
+  file.write(&header, sizeof header);
+  std::uint64_t at = sizeof header;
+  for (int s = 0; s < detail::kNumSections; ++s) {
+    file.write(kZeros, header.sections[s].offset - at);
+    file.write(payload[s], bytes[s]);
+    at = header.sections[s].offset + bytes[s];
   }
-  bool closed = false;
-  try {
-    static constexpr char kZeros[detail::kSectionAlign] = {};
-    detail::write_all(fd, &header, sizeof header, temp);
-    std::uint64_t at = sizeof header;
-    for (int s = 0; s < detail::kNumSections; ++s) {
-      detail::write_all(fd, kZeros, header.sections[s].offset - at, temp);
-      detail::write_all(fd, payload[s], bytes[s], temp);
-      at = header.sections[s].offset + bytes[s];
-    }
-    detail::write_all(fd, kZeros, header.file_bytes - at, temp);
-    if (::fsync(fd) != 0) {
-      throw std::runtime_error(detail::concat("cannot sync '", temp, "': ", std::strerror(errno)));
-    }
-    closed = true;
-    if (::close(fd) != 0) {
-      throw std::runtime_error(detail::concat("cannot close '", temp, "': ", std::strerror(errno)));
-    }
-  } catch (...) {
-    if (!closed) ::close(fd);
-    ::unlink(temp.c_str());
-    throw;
-  }
-  if (::rename(temp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(temp.c_str());
-    throw std::runtime_error(detail::concat("cannot rename '", temp, "' to '", path,
-                                            "': ", std::strerror(err)));
-  }
+  file.write(kZeros, header.file_bytes - at);
+  file.commit();
 }
 
 /// A dataset file mapped read-only. Move-only; the mapping lives as long as the object.

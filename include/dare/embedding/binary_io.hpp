@@ -35,6 +35,7 @@
 
 #include "dare/core/config.hpp"
 #include "dare/core/error.hpp"
+#include "dare/core/file_io.hpp"
 
 namespace dare::detail {
 
@@ -301,26 +302,13 @@ class BinaryReader {
 };
 
 /// Writes a file through `write(std::ostream&)` without ever leaving a half-written file
-/// under `path`: the data goes to `path.tmp`, which replaces `path` only once complete.
+/// under `path` (see dare/core/file_io.hpp: a unique temporary in the same directory,
+/// fsync'ed, renamed over `path`, removed on failure).
 template <class Write>
 void save_file_atomically(const std::string& path, const char* what, Write&& write) {
-  const std::string tmp = path + ".tmp";
-  std::ofstream os(tmp, std::ios::binary | std::ios::trunc);
-  if (!os) throw std::runtime_error(concat(path, ": cannot open '", tmp, "' to write ", what));
-  try {
-    write(os);
-    os.close();  // flushes: a full disk shows up here
-    if (os.fail())
-      throw std::runtime_error(concat(path, ": failed writing ", what, " (disk full?)"));
-  } catch (...) {
-    if (os.is_open()) os.close();
-    std::remove(tmp.c_str());
-    throw;
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw std::runtime_error(concat(path, ": cannot move the finished file into place"));
-  }
+  AtomicFile file(path, what);
+  write(file.stream());
+  file.commit();
 }
 
 /// Opens `path` and returns `read(std::istream&, const std::string& name)`; the file must

@@ -429,10 +429,9 @@ class TwoStageModel {
   void save(const std::string& path, bool with_optimizer = true) {
     detail::save_file_atomically(path, "model checkpoint", [&](std::ostream& os) { save(os, with_optimizer); });
   }
+  /// Reads the checkpoint file `path`, which must hold nothing after the checkpoint.
   void load(const std::string& path) {
-    std::ifstream is(path, std::ios::binary);
-    if (!is) throw FormatError(path, 0, "", "cannot open model checkpoint");
-    load(is, path);
+    detail::load_file(path, "the model checkpoint", [&](std::istream& is, const std::string& name) { load(is, name); });
   }
 
   TwoStageModel(const TwoStageModel&) = delete;
