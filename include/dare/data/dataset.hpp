@@ -147,7 +147,9 @@ inline std::uint64_t xx_merge(std::uint64_t acc, std::uint64_t val) noexcept {
 
 /// XXH64 of `size` bytes (little-endian reading, as the reference implementation on x86).
 inline std::uint64_t xxh64(const void* data, std::size_t size, std::uint64_t seed = 0) noexcept {
-  const auto* p = static_cast<const unsigned char*>(data);
+  // An empty section may have a null pointer, and null + 8 is undefined: point at a byte.
+  static constexpr unsigned char kNoBytes[8] = {};
+  const auto* p = size == 0 ? kNoBytes : static_cast<const unsigned char*>(data);
   const unsigned char* const end = p + size;
   std::uint64_t h;
   if (size >= 32) {
@@ -276,7 +278,9 @@ template <class Fail>
 void check_dataset_contents(const DatasetView& v, Fail&& fail) {
   if (v.num_items < 1) fail("num_items", concat("must be at least 1, is ", v.num_items));
   if (v.num_cats < 1) fail("num_cats", concat("must be at least 1, is ", v.num_cats));
-  if (v.max_len < 1) fail("max_len", concat("must be at least 1, is ", v.max_len));
+  if (v.max_len < 1 || v.max_len > kMaxHistoryLength) {
+    fail("max_len", concat("must be from 1 to ", kMaxHistoryLength, ", is ", v.max_len));
+  }
   if (v.group_size < 1) fail("group_size", concat("must be at least 1, is ", v.group_size));
   if (v.num_users < 0 || v.num_users > std::numeric_limits<std::uint32_t>::max()) {
     fail("num_users", concat("out of range: ", v.num_users));
@@ -432,6 +436,19 @@ inline void write_dataset(const std::string& path, const DatasetData& data) {
   }
   file.write(kZeros, header.file_bytes - at);
   file.commit();
+}
+
+/// True when the file at `path` begins with "DARE", the prefix of every file dare writes:
+/// the tools then open it as a dataset (so a damaged one is reported as such) instead of
+/// parsing it as a raw log. False for a file that cannot be read.
+inline bool looks_like_dare_file(const std::string& path) {
+  // O_NONBLOCK: opening a FIFO without a writer must not hang; it then reads nothing.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return false;
+  char head[4] = {};
+  const ssize_t got = ::read(fd, head, sizeof head);
+  ::close(fd);
+  return got == 4 && std::memcmp(head, detail::kDatasetMagic, 4) == 0;
 }
 
 /// A dataset file mapped read-only. Move-only; the mapping lives as long as the object.

@@ -21,6 +21,7 @@
 // fails cleanly instead of requesting terabytes.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -267,6 +268,24 @@ class BinaryReader {
     if (left < bytes)
       fail(field, concat("the header announces ", bytes, " bytes of data but only ", left,
                          " remain (truncated)"));
+  }
+
+  /// True when the stream can tell its position (a file, not a pipe): require_remaining
+  /// can then check sizes before anything is allocated.
+  bool seekable() { return is_.tellg() != std::istream::pos_type(-1); }
+
+  /// Fails unless each of the `n` scalars at `p` is finite (and >= 0 when `nonnegative`):
+  /// loaded state that would turn the next step into NaN. `first` numbers the first one.
+  template <class Scalar>
+  void require_finite(const Scalar* p, Index n, const char* field, bool nonnegative = false, Index first = 0) const {
+    for (Index i = 0; i < n; ++i) {
+      if (!std::isfinite(p[i])) {
+        fail(field, concat("value ", first + i, " is ", p[i], " (corrupted file or diverged model)"));
+      }
+      if (nonnegative && p[i] < 0) {
+        fail(field, concat("value ", first + i, " is ", p[i], ", below 0, which this state never is"));
+      }
+    }
   }
 
   /// True when the stream has no byte left.
