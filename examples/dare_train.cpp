@@ -18,6 +18,8 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <new>
+#include <sstream>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -25,6 +27,7 @@
 #include <CLI/CLI.hpp>
 
 #include "dare/dare.hpp"
+#include "tool_checks.hpp"
 
 namespace {
 
@@ -53,11 +56,27 @@ struct RunReport {
   dare::TrainResult result;
 };
 
-bool is_dataset_file(const std::string& path) {
-  std::ifstream is(path, std::ios::binary);
-  char magic[8] = {};
-  is.read(magic, 8);
-  return is && std::memcmp(magic, "DAREDSET", 8) == 0;
+// A file that begins with "DARE" is opened as a dataset, so a damaged one is reported as
+// such rather than parsed as a CSV log.
+bool is_dataset_file(const std::string& path) { return dare::looks_like_dare_file(path); }
+
+// Refuses, before any work, outputs that would overwrite an input of the run or a device:
+// the dataset cache (when --input is a raw log), the checkpoints and the metrics file.
+void check_outputs(Settings& s) {
+  std::vector<dare::NamedPath> inputs = {{s.input, "--input"}};
+  if (!is_dataset_file(s.input)) {
+    if (s.cache.empty()) s.cache = s.input + ".dare";
+    dare::check_output_path(s.cache, "--cache", inputs);
+    inputs.push_back({s.cache, "--cache"});
+  }
+  if (!s.train.checkpoint_path.empty()) {
+    const std::string& c = s.train.checkpoint_path;
+    for (const std::string& path : s.compare ? std::vector<std::string>{c + ".dare", c + ".twin"} : std::vector<std::string>{c}) {
+      dare::check_output_path(path, "--checkpoint", inputs);
+      inputs.push_back({path, "--checkpoint"});
+    }
+  }
+  if (!s.metrics_out.empty()) dare::check_output_path(s.metrics_out, "--metrics-out", inputs);
 }
 
 double mtime(const std::string& path) {
@@ -164,17 +183,16 @@ RunReport run_dare(const Settings& s, const dare::Dataset& data) {
 }
 
 void write_metrics(const std::string& path, const std::vector<RunReport>& runs, const Settings& s) {
-  std::ofstream os(path);
-  if (!os) throw std::runtime_error("cannot write --metrics-out file " + path);
+  std::ostringstream os;
   auto split = [&](const char* key, const dare::EvalMetrics& m) {
     os << "    \"" << key << "\": {\"auc\": " << m.auc << ", \"gauc\": " << m.gauc << ", \"category_auc\": "
        << m.category_auc << ", \"logloss\": " << m.logloss << ", \"samples\": " << m.samples << "}";
   };
   os.precision(8);
-  os << "{\n  \"input\": \"" << s.input << "\",\n  \"runs\": [\n";
+  os << "{\n  \"input\": " << dare::json_string(s.input) << ",\n  \"runs\": [\n";
   for (std::size_t i = 0; i < runs.size(); ++i) {
     const auto& r = runs[i].result;
-    os << "  {\n    \"model\": \"" << runs[i].name << "\",\n";
+    os << "  {\n    \"model\": " << dare::json_string(runs[i].name) << ",\n";
     split("test", r.test);
     os << ",\n    \"val\": {\"best_auc\": " << r.best_val.auc << ", \"best_step\": " << r.best_step
        << ", \"eval_interval\": " << r.eval_interval << "},\n";
@@ -186,18 +204,20 @@ void write_metrics(const std::string& path, const std::vector<RunReport>& runs, 
   // With one run its metrics also stand at the top level: test.auc, val.best_auc, ...
   if (runs.size() == 1) {
     const auto& r = runs[0].result;
-    os << ",\n  \"model\": \"" << runs[0].name << "\",\n";
+    os << ",\n  \"model\": " << dare::json_string(runs[0].name) << ",\n";
     split("test", r.test);
     os << ",\n  \"val\": {\"best_auc\": " << r.best_val.auc << "},\n  \"train\": {\"samples_per_sec\": "
        << r.samples_per_sec << ", \"seconds\": " << r.train_seconds << "}";
   }
   os << "\n}\n";
+  dare::write_text_file_atomically(path, os.str(), "--metrics-out file");
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   Settings s;
+  using dare_tools::whole_number;
   CLI::App app{"Train DARE or TWIN on a Taobao/Tmall log by the reference protocol"};
   app.add_option("--format", s.format, "raw log format: taobao (UserBehavior.csv) or tmall (user_log_format1.csv)")
       ->check(CLI::IsMember({"taobao", "tmall"}))
@@ -208,26 +228,26 @@ int main(int argc, char** argv) {
   app.add_flag("--skip-malformed", s.skip_malformed, "skip (and count) malformed rows instead of stopping");
   app.add_option("--model", s.model, "dare or twin")->check(CLI::IsMember({"dare", "twin"}))->capture_default_str();
   app.add_flag("--compare", s.compare, "train DARE and TWIN on the same data and print them side by side");
-  app.add_option("--att-dim", s.att_dim, "DARE attention width per field")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--repr-dim", s.repr_dim, "DARE representation width per field")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--dim", s.dim, "TWIN width per field")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--top-k", s.top_k, "behaviours kept by the search")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--max-len", s.max_len, "history window (when preprocessing a raw log)")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--batch-size", s.train.batch_size, "samples per step")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--lr", s.train.optimizer.lr, "Adam learning rate")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--l2", s.train.optimizer.l2, "L2 on non-embedding, non-bias weights")->check(CLI::NonNegativeNumber)->capture_default_str();
+  app.add_option("--att-dim", s.att_dim, "DARE attention width per field")->check(whole_number(1, dare::kMaxEmbeddingDim))->capture_default_str();
+  app.add_option("--repr-dim", s.repr_dim, "DARE representation width per field")->check(whole_number(1, dare::kMaxEmbeddingDim))->capture_default_str();
+  app.add_option("--dim", s.dim, "TWIN width per field")->check(whole_number(1, dare::kMaxEmbeddingDim))->capture_default_str();
+  app.add_option("--top-k", s.top_k, "behaviours kept by the search")->check(whole_number(1, dare::kMaxHistoryLength))->capture_default_str();
+  app.add_option("--max-len", s.max_len, "history window (when preprocessing a raw log)")->check(whole_number(1, dare::kMaxHistoryLength))->capture_default_str();
+  app.add_option("--batch-size", s.train.batch_size, "samples per step")->check(whole_number(1, 1 << 20))->capture_default_str();
+  app.add_option("--lr", s.train.optimizer.lr, "Adam learning rate")->check(dare_tools::number(0, 1e6, true))->capture_default_str();
+  app.add_option("--l2", s.train.optimizer.l2, "L2 on non-embedding, non-bias weights")->check(dare_tools::number(0, 1))->capture_default_str();
   app.add_flag("--sparse-adam", s.sparse_adam, "lazy (SparseAdam) updates of embedding rows instead of the dense reference Adam");
-  app.add_option("--epochs", s.train.epochs, "passes over the training split")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--max-steps", s.train.max_steps, "stop after this many steps (0: all epochs)")->capture_default_str();
-  app.add_option("--threads", s.train.threads, "worker threads")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--epochs", s.train.epochs, "passes over the training split")->check(whole_number(1, 1000))->capture_default_str();
+  app.add_option("--max-steps", s.train.max_steps, "stop after this many steps (0: all epochs)")->check(whole_number(0, 1000000000000LL))->capture_default_str();
+  app.add_option("--threads", s.train.threads, "worker threads")->check(whole_number(1, 1024))->capture_default_str();
   app.add_option("--seed", s.seed, "initialisation and shuffle seed")->capture_default_str();
   app.add_option("--eval-interval", s.train.eval_interval,
                  "validate every this many steps (0: only at the end), or more often to meet --min-evals-per-epoch")
-      ->check(CLI::NonNegativeNumber)
+      ->check(whole_number(0, 1000000000000LL))
       ->capture_default_str();
   app.add_option("--min-evals-per-epoch", s.train.min_evals_per_epoch,
                  "validate at least this often per epoch on small datasets (0: exactly every --eval-interval)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(whole_number(0, 1000000))
       ->capture_default_str();
   app.add_option("--checkpoint", s.train.checkpoint_path, "file for the best model on validation (reload with the same flags)");
   app.add_option("--metrics-out", s.metrics_out, "write the metrics as JSON to this file");
@@ -238,6 +258,7 @@ int main(int argc, char** argv) {
   s.train.flush_denormals = !keep_denormals;
 
   try {
+    check_outputs(s);
     dare::Dataset data = open_dataset(s);
     std::fprintf(stderr, "dataset: %lld users, %lld items, %lld categories; %lld train / %lld val / %lld test samples\n",
                  static_cast<long long>(data.num_users()), static_cast<long long>(data.num_items() - 1),
@@ -265,6 +286,10 @@ int main(int argc, char** argv) {
     getrusage(RUSAGE_SELF, &usage);
     std::printf("peak RSS %.0f MB\n", static_cast<double>(usage.ru_maxrss) / 1024.0);
     if (!s.metrics_out.empty()) write_metrics(s.metrics_out, runs, s);
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "\ndare_train: out of memory (the dataset or the model is too large for this machine; "
+                         "try smaller --att-dim/--repr-dim/--dim, --batch-size or --max-len)\n");
+    return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "\ndare_train: %s\n", e.what());
     return 1;
