@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <exception>
+#include <stdexcept>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -51,6 +52,10 @@ int main(int argc, char** argv) {
     if (reference_last_category) o.negative_category = dare::ItemCategoryRule::last_seen;
     o.tmall_four_digit_dates_only = !keep_short_dates;
     dare::check_output_path(out, "--out", {{input, "--input"}});
+    if (dare::looks_like_dare_file(input)) {
+      throw std::invalid_argument("--input '" + input + "' begins with DARE: it is a file dare wrote (a dataset or "
+                                  "checkpoint), not a raw log; dare_train reads datasets directly");
+    }
     const dare::PreprocessSummary s =
         dare::preprocess_to_file(input, dare::parse_raw_format(format, "--format"), out, o);
     std::fputs(dare::describe(s).c_str(), stdout);

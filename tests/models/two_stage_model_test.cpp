@@ -416,6 +416,21 @@ TEST_CASE("a checkpoint file with trailing bytes, a NaN weight or an oversized t
   std::memcpy(&nan[88 + table_bytes], &h, 8);
   std::istringstream nan_in(nan);
   CHECK_THROWS_WITH(other.load(nan_in, "nan.ckpt"), Catch::Contains("'payload'") && Catch::Contains("nan"));
+
+  // A negative BatchNorm running variance, finite and under a valid checksum. Without the
+  // optimizer the buffers' block (its own magic, FNV-1a over the block) ends the checkpoint.
+  std::string var = bytes;
+  const std::size_t block = var.rfind(std::string(dare::nn::detail::kParameterMagic, 8));
+  const std::size_t name_at = var.find("running_var", block);
+  REQUIRE(name_at != std::string::npos);
+  const float minus_one = -1.0f;
+  std::memcpy(&var[name_at + 11 + 16], &minus_one, 4);  // after the name: rows, cols, then the values
+  dare::nn::detail::Fnv1a fnv;
+  fnv.update(var.data() + block, var.size() - 8 - block);
+  const std::uint64_t fh = fnv.value();
+  std::memcpy(&var[var.size() - 8], &fh, 8);
+  std::istringstream var_in(var);
+  CHECK_THROWS_WITH(other.load(var_in, "var.ckpt"), Catch::Contains("running_var") && Catch::Contains("below 0"));
 }
 
 TEST_CASE("a model whose tables cannot fit in memory is refused naming its sizes", "[models]") {

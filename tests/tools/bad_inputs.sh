@@ -86,6 +86,7 @@ protect magic.dare truncated.dare
 expect 1 "field 'magic': not a dare dataset file" "train a dataset with damaged magic" -- \
   "$TRAIN" --input magic.dare --quiet
 expect 1 "truncated" "train a truncated dataset" -- "$TRAIN" --input truncated.dare --quiet
+expect 1 "it is a file dare wrote" "prep a dataset as a raw log" -- "$PREP" --format taobao --input log.dare --out again.dare
 
 # ---- inputs that must work -------------------------------------------------------------------
 "$GEN" --format tmall --users 300 --out tmall.csv --seed 2 --profile-users 0 >/dev/null || fail "dare_gen tmall failed"

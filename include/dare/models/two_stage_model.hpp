@@ -39,6 +39,7 @@
 #include <memory>
 #include <ostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <xsimd/xsimd.hpp>
@@ -902,6 +903,12 @@ class TwoStageModel {
     });
     nn::load_parameters(is, head_parameters(), name);
     nn::load_parameters(is, head_buffers(), name);
+    for (const nn::Parameter<Scalar>* b : head_buffers()) {  // a variance below 0 normalises to NaN
+      const std::string_view n = b->name;
+      if (n.size() >= 11 && n.substr(n.size() - 11) == "running_var" && b->value.size() > 0 && b->value.minCoeff() < 0) {
+        throw FormatError(name, 0, b->name, "a running variance is below 0");
+      }
+    }
     if (has_opt) {
       configure_optimizer(opt);
       for (auto& a : att_adam_) a->load(is, name);
