@@ -6,7 +6,8 @@
 // share a temporary), the temporary is fsync'ed before it is renamed over the target and the
 // directory is fsync'ed after, so a crash leaves either the old file or the complete new one.
 // A temporary is removed when the write fails; one left by a killed process (its name holds
-// the writer's pid) is removed by the next write to the same target once that pid is gone.
+// the writer's pid) is removed by the next write to the same target once that pid is gone
+// (writers sharing a directory are assumed to share a pid namespace, as on one machine).
 //
 // The target must be a regular file or absent: renaming over a device node, a pipe or a
 // directory would replace it (as root, `--out /dev/full` used to turn the device into a
