@@ -10,7 +10,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include "dare/core/file_io.hpp"
 #include "dare/data/synthetic.hpp"
+#include "tool_checks.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"Generate a synthetic raw behaviour log in the Taobao or Tmall format"};
@@ -23,12 +25,15 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--out", out, "output path")->required();
   app.add_option("--seed", o.seed, "random seed")->capture_default_str();
-  app.add_option("--users", o.users, "number of users")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--items", o.items, "number of items")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--categories", o.categories, "number of categories")->check(CLI::PositiveNumber)->capture_default_str();
+  using dare_tools::whole_number;
+  app.add_option("--users", o.users, "number of users")->check(whole_number(1, 100000000))->capture_default_str();
+  app.add_option("--items", o.items, "number of items")->check(whole_number(1, 2000000000))->capture_default_str();
+  app.add_option("--categories", o.categories, "number of categories")
+      ->check(whole_number(1, 100000000))->capture_default_str();
   app.add_option("--cluster-size", o.cluster_size, "categories per cluster of related categories")
-      ->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--mean-length", o.mean_length, "mean clicks per user")->check(CLI::PositiveNumber)->capture_default_str();
+      ->check(whole_number(1, 100000))->capture_default_str();
+  app.add_option("--mean-length", o.mean_length, "mean clicks per user")
+      ->check(dare_tools::number(1, 1e6))->capture_default_str();
   app.add_option("--length-spread", o.length_spread, "sigma of the log-normal user length")->capture_default_str();
   app.add_option("--min-length", o.min_length, "shortest user")->capture_default_str();
   app.add_option("--max-length", o.max_length, "longest user")->capture_default_str();
@@ -64,10 +69,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--other-behavior-rate", o.other_behavior_rate, "non-click rows per click")->capture_default_str();
   app.add_option("--profile-users", profile_users, "users measured for the profile (0: no profile)")
-      ->check(CLI::NonNegativeNumber)->capture_default_str();
+      ->check(whole_number(0, 100000000))->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   try {
+    dare::check_output_path(out, "--out");
     o.format = dare::parse_raw_format(format, "--format");
     const dare::SyntheticLogGenerator generator(o);
     const dare::SyntheticStats stats = generator.write(out);

@@ -6,11 +6,14 @@
 
 #include <cstdio>
 #include <exception>
+#include <stdexcept>
 #include <string>
 
 #include <CLI/CLI.hpp>
 
+#include "dare/core/file_io.hpp"
 #include "dare/data/preprocess.hpp"
+#include "tool_checks.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"Preprocess a raw Taobao or Tmall log into a dare dataset file"};
@@ -27,11 +30,17 @@ int main(int argc, char** argv) {
   app.add_option("--out", out, "dataset file to write")->required();
   app.add_flag("--skip-malformed", o.skip_malformed, "skip (and count) malformed rows instead of failing");
   app.add_option("--seed", o.seed, "seed of negative sampling and the training shuffle")->capture_default_str();
-  app.add_option("--min-clicks", o.min_clicks, "users with fewer clicks are dropped")->capture_default_str();
-  app.add_option("--max-len", o.max_len, "history window length")->capture_default_str();
-  app.add_option("--negatives", o.negatives, "negatives per positive")->capture_default_str();
-  app.add_option("--train-windows", o.train_windows, "training targets per user")->capture_default_str();
-  app.add_option("--stride", o.stride, "distance between training targets")->capture_default_str();
+  using dare_tools::whole_number;
+  app.add_option("--min-clicks", o.min_clicks, "users with fewer clicks are dropped")
+      ->check(whole_number(1, 4294967295LL))->capture_default_str();
+  app.add_option("--max-len", o.max_len, "history window length")
+      ->check(whole_number(1, dare::kMaxHistoryLength))->capture_default_str();
+  app.add_option("--negatives", o.negatives, "negatives per positive (AUC needs at least one)")
+      ->check(whole_number(1, dare::kMaxNegatives))->capture_default_str();
+  app.add_option("--train-windows", o.train_windows, "training targets per user")
+      ->check(whole_number(1, 100000))->capture_default_str();
+  app.add_option("--stride", o.stride, "distance between training targets")
+      ->check(whole_number(1, 4294967295LL))->capture_default_str();
   app.add_flag("--last-seen-category", reference_last_category,
                "negatives carry the category of the item's last click (the reference script's dict) "
                "instead of its first");
@@ -42,6 +51,11 @@ int main(int argc, char** argv) {
   try {
     if (reference_last_category) o.negative_category = dare::ItemCategoryRule::last_seen;
     o.tmall_four_digit_dates_only = !keep_short_dates;
+    dare::check_output_path(out, "--out", {{input, "--input"}});
+    if (dare::looks_like_dare_file(input)) {
+      throw std::invalid_argument("--input '" + input + "' begins with DARE: it is a file dare wrote (a dataset or "
+                                  "checkpoint), not a raw log; dare_train reads datasets directly");
+    }
     const dare::PreprocessSummary s =
         dare::preprocess_to_file(input, dare::parse_raw_format(format, "--format"), out, o);
     std::fputs(dare::describe(s).c_str(), stdout);

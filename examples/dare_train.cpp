@@ -25,6 +25,7 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <new>
 #include <sstream>
 #include <string>
 #include <type_traits>
@@ -33,6 +34,7 @@
 #include <CLI/CLI.hpp>
 
 #include "dare/dare.hpp"
+#include "tool_checks.hpp"
 
 namespace {
 
@@ -90,11 +92,27 @@ struct RunReport {
   dare::TrainResult result;
 };
 
-bool is_dataset_file(const std::string& path) {
-  std::ifstream is(path, std::ios::binary);
-  char magic[8] = {};
-  is.read(magic, 8);
-  return is && std::memcmp(magic, "DAREDSET", 8) == 0;
+// A file that begins with "DARE" is opened as a dataset, so a damaged one is reported as
+// such rather than parsed as a CSV log.
+bool is_dataset_file(const std::string& path) { return dare::looks_like_dare_file(path); }
+
+// Refuses, before any work, outputs that would overwrite an input of the run or a device:
+// the dataset cache (when --input is a raw log), the checkpoints and the metrics file.
+void check_outputs(Settings& s) {
+  std::vector<dare::NamedPath> inputs = {{s.input, "--input"}};
+  if (!is_dataset_file(s.input)) {
+    if (s.cache.empty()) s.cache = s.input + ".dare";
+    dare::check_output_path(s.cache, "--cache", inputs);
+    inputs.push_back({s.cache, "--cache"});
+  }
+  if (!s.train.checkpoint_path.empty()) {
+    const std::string& c = s.train.checkpoint_path;
+    for (const std::string& path : s.compare ? std::vector<std::string>{c + ".dare", c + ".twin"} : std::vector<std::string>{c}) {
+      dare::check_output_path(path, "--checkpoint", inputs);
+      inputs.push_back({path, "--checkpoint"});
+    }
+  }
+  if (!s.metrics_out.empty()) dare::check_output_path(s.metrics_out, "--metrics-out", inputs);
 }
 
 double mtime(const std::string& path) {
@@ -201,31 +219,12 @@ RunReport run_dare(const Settings& s, const dare::Dataset& data) {
   });
 }
 
-// A JSON string literal of `text` (quotes, backslashes and control characters escaped).
-std::string json_string(const std::string& text) {
-  std::string out = "\"";
-  for (const char ch : text) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += ch;
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += ch;
-    }
-  }
-  return out + "\"";
-}
-
 // The metrics, the run's settings and every validation, as JSON.
 std::string metrics_json(const std::vector<RunReport>& runs, const Settings& s, const FileIdentity& input) {
   std::ostringstream os;
   os.precision(8);
   auto split = [&](const char* key, const dare::EvalMetrics& m, const char* indent) {
-    os << indent << json_string(key) << ": {\"auc\": " << m.auc << ", \"gauc\": " << m.gauc
+    os << indent << dare::json_string(key) << ": {\"auc\": " << m.auc << ", \"gauc\": " << m.gauc
        << ", \"category_auc\": " << m.category_auc << ", \"logloss\": " << m.logloss << ", \"samples\": " << m.samples
        << ", \"auc_reference_formula\": " << m.auc_reference
        << ", \"category_auc_reference_formula\": " << m.category_auc_reference << "}";
@@ -233,15 +232,15 @@ std::string metrics_json(const std::vector<RunReport>& runs, const Settings& s, 
   const dare::TrainOptions& t = s.train;
   char hash[17];
   std::snprintf(hash, sizeof hash, "%016" PRIx64, input.xxh64);
-  os << "{\n  \"input\": " << json_string(s.input) << ",\n  \"input_bytes\": " << input.bytes
+  os << "{\n  \"input\": " << dare::json_string(s.input) << ",\n  \"input_bytes\": " << input.bytes
      << ",\n  \"input_xxh64\": \"" << hash << "\",\n";
-  os << "  \"settings\": {\"protocol\": " << json_string(s.protocol) << ", \"format\": " << json_string(s.format)
+  os << "  \"settings\": {\"protocol\": " << dare::json_string(s.protocol) << ", \"format\": " << dare::json_string(s.format)
      << ", \"batch_size\": " << t.batch_size << ", \"epochs\": " << t.epochs << ", \"lr\": " << t.optimizer.lr
      << ", \"l2\": " << t.optimizer.l2 << ", \"seed\": " << s.seed << ", \"threads\": " << t.threads
      << ", \"top_k\": " << s.top_k << ", \"max_len\": " << s.max_len
-     << ", \"inference_stats\": " << json_string(dare::nn::to_string(t.inference_stats))
-     << ", \"precise_batches\": " << t.precise_batches << ", \"param_scheme\": " << json_string(s.param_scheme)
-     << ", \"train_order\": " << json_string(dare::to_string(t.order)) << ", \"eval_interval\": " << t.eval_interval
+     << ", \"inference_stats\": " << dare::json_string(dare::nn::to_string(t.inference_stats))
+     << ", \"precise_batches\": " << t.precise_batches << ", \"param_scheme\": " << dare::json_string(s.param_scheme)
+     << ", \"train_order\": " << dare::json_string(dare::to_string(t.order)) << ", \"eval_interval\": " << t.eval_interval
      << ", \"min_evals_per_epoch\": " << t.min_evals_per_epoch
      << ", \"validate_at_end\": " << (t.validate_at_end ? "true" : "false")
      << ", \"eval_batch_size\": " << (t.eval_batch_size > 0 ? t.eval_batch_size : t.batch_size)
@@ -250,7 +249,7 @@ std::string metrics_json(const std::vector<RunReport>& runs, const Settings& s, 
   os << "  \"runs\": [\n";
   for (std::size_t i = 0; i < runs.size(); ++i) {
     const auto& r = runs[i].result;
-    os << "  {\n    \"model\": " << json_string(runs[i].name) << ",\n    \"att_dim\": " << runs[i].att_dim
+    os << "  {\n    \"model\": " << dare::json_string(runs[i].name) << ",\n    \"att_dim\": " << runs[i].att_dim
        << ",\n    \"repr_dim\": " << runs[i].repr_dim << ",\n";
     split("test", r.test, "    ");
     os << ",\n    \"val\": {\"best_auc\": " << r.best_val.auc << ", \"best_step\": " << r.best_step
@@ -272,7 +271,7 @@ std::string metrics_json(const std::vector<RunReport>& runs, const Settings& s, 
   // With one run its metrics also stand at the top level: test.auc, val.best_auc, ...
   if (runs.size() == 1) {
     const auto& r = runs[0].result;
-    os << ",\n  \"model\": " << json_string(runs[0].name) << ",\n";
+    os << ",\n  \"model\": " << dare::json_string(runs[0].name) << ",\n";
     split("test", r.test, "  ");
     os << ",\n  \"val\": {\"best_auc\": " << r.best_val.auc << "},\n  \"train\": {\"samples_per_sec\": "
        << r.samples_per_sec << ", \"seconds\": " << r.train_seconds << "}";
@@ -282,16 +281,14 @@ std::string metrics_json(const std::vector<RunReport>& runs, const Settings& s, 
 }
 
 void write_metrics(const std::string& path, const std::string& json) {
-  std::ofstream os(path);
-  os << json;
-  os.close();
-  if (!os) throw std::runtime_error("cannot write --metrics-out file " + path);
+  dare::write_text_file_atomically(path, json, "--metrics-out file");
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   Settings s;
+  using dare_tools::whole_number;
   CLI::App app{"Train DARE or TWIN on a Taobao/Tmall log by the reference protocol"};
   app.add_option("--format", s.format, "raw log format: taobao (UserBehavior.csv) or tmall (user_log_format1.csv)")
       ->check(CLI::IsMember({"taobao", "tmall"}))
@@ -302,26 +299,26 @@ int main(int argc, char** argv) {
   app.add_flag("--skip-malformed", s.skip_malformed, "skip (and count) malformed rows instead of stopping");
   app.add_option("--model", s.model, "dare or twin")->check(CLI::IsMember({"dare", "twin"}))->capture_default_str();
   app.add_flag("--compare", s.compare, "train DARE and TWIN on the same data and print them side by side");
-  app.add_option("--att-dim", s.att_dim, "DARE attention width per field")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--repr-dim", s.repr_dim, "DARE representation width per field")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--dim", s.dim, "TWIN width per field")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--top-k", s.top_k, "behaviours kept by the search")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--max-len", s.max_len, "history window (when preprocessing a raw log)")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--batch-size", s.train.batch_size, "samples per step")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--lr", s.train.optimizer.lr, "Adam learning rate")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--l2", s.train.optimizer.l2, "L2 on non-embedding, non-bias weights")->check(CLI::NonNegativeNumber)->capture_default_str();
+  app.add_option("--att-dim", s.att_dim, "DARE attention width per field")->check(whole_number(1, dare::kMaxEmbeddingDim))->capture_default_str();
+  app.add_option("--repr-dim", s.repr_dim, "DARE representation width per field")->check(whole_number(1, dare::kMaxEmbeddingDim))->capture_default_str();
+  app.add_option("--dim", s.dim, "TWIN width per field")->check(whole_number(1, dare::kMaxEmbeddingDim))->capture_default_str();
+  app.add_option("--top-k", s.top_k, "behaviours kept by the search")->check(whole_number(1, dare::kMaxHistoryLength))->capture_default_str();
+  app.add_option("--max-len", s.max_len, "history window (when preprocessing a raw log)")->check(whole_number(1, dare::kMaxHistoryLength))->capture_default_str();
+  app.add_option("--batch-size", s.train.batch_size, "samples per step")->check(whole_number(1, 1 << 20))->capture_default_str();
+  app.add_option("--lr", s.train.optimizer.lr, "Adam learning rate")->check(dare_tools::number(0, 1e6, true))->capture_default_str();
+  app.add_option("--l2", s.train.optimizer.l2, "L2 on non-embedding, non-bias weights")->check(dare_tools::number(0, 1))->capture_default_str();
   app.add_flag("--sparse-adam", s.sparse_adam, "lazy (SparseAdam) updates of embedding rows instead of the dense reference Adam");
-  app.add_option("--epochs", s.train.epochs, "passes over the training split")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--max-steps", s.train.max_steps, "stop after this many steps (0: all epochs)")->capture_default_str();
-  app.add_option("--threads", s.train.threads, "worker threads")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--epochs", s.train.epochs, "passes over the training split")->check(whole_number(1, 1000))->capture_default_str();
+  app.add_option("--max-steps", s.train.max_steps, "stop after this many steps (0: all epochs)")->check(whole_number(0, 1000000000000LL))->capture_default_str();
+  app.add_option("--threads", s.train.threads, "worker threads")->check(whole_number(1, 1024))->capture_default_str();
   app.add_option("--seed", s.seed, "initialisation and shuffle seed")->capture_default_str();
   app.add_option("--eval-interval", s.train.eval_interval,
                  "validate every this many steps (0: only at the end), or more often to meet --min-evals-per-epoch")
-      ->check(CLI::NonNegativeNumber)
+      ->check(whole_number(0, 1000000000000LL))
       ->capture_default_str();
   app.add_option("--min-evals-per-epoch", s.train.min_evals_per_epoch,
                  "validate at least this often per epoch on small datasets (0: exactly every --eval-interval)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(whole_number(0, 1000000))
       ->capture_default_str();
   app.add_option("--protocol", s.protocol,
                  "dare, or reference: the public PyTorch reference's protocol (sets --inference-stats batch, "
@@ -335,10 +332,10 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"running", "batch", "precise"}))
       ->capture_default_str();
   app.add_option("--precise-batches", s.train.precise_batches, "training batches behind precise statistics")
-      ->check(CLI::PositiveNumber)
+      ->check(whole_number(1, 100000))
       ->capture_default_str();
   app.add_option("--eval-batch-size", s.train.eval_batch_size, "samples per evaluation chunk (0: the batch size)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(whole_number(0, 1 << 20))
       ->capture_default_str();
   app.add_flag("--eval-drop-last", s.train.eval_drop_last, "evaluate whole chunks only, as the reference's loader");
   bool no_final_eval = false;
@@ -380,6 +377,7 @@ int main(int argc, char** argv) {
   s.train.optimizer.reference_l2 = s.param_scheme == "reference";
 
   try {
+    check_outputs(s);
     dare::Dataset data = open_dataset(s);
     std::fprintf(stderr, "dataset: %lld users, %lld items, %lld categories; %lld train / %lld val / %lld test samples\n",
                  static_cast<long long>(data.num_users()), static_cast<long long>(data.num_items() - 1),
@@ -418,6 +416,10 @@ int main(int argc, char** argv) {
     getrusage(RUSAGE_SELF, &usage);
     std::printf("peak RSS %.0f MB\n", static_cast<double>(usage.ru_maxrss) / 1024.0);
     if (!s.metrics_out.empty()) write_metrics(s.metrics_out, metrics_json(runs, s, file_identity(s.input)));
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "\ndare_train: out of memory (the dataset or the model is too large for this machine; "
+                         "try smaller --att-dim/--repr-dim/--dim, --batch-size or --max-len)\n");
+    return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "\ndare_train: %s\n", e.what());
     return 1;

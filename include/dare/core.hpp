@@ -6,5 +6,6 @@
 #include "dare/core/denormals.hpp"
 #include "dare/core/error.hpp"
 #include "dare/core/extent.hpp"
+#include "dare/core/file_io.hpp"
 #include "dare/core/parallel.hpp"
 #include "dare/core/simd.hpp"

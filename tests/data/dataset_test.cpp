@@ -63,6 +63,7 @@ void expect_format_error(const std::string& path, const std::string& field, cons
 TEST_CASE("XXH64 matches the reference implementation's test vectors", "[data][dataset]") {
   using dare::detail::xxh64;
   CHECK(xxh64("", 0) == 0xef46db3751d8e999ULL);
+  CHECK(xxh64(nullptr, 0) == 0xef46db3751d8e999ULL);  // an empty section's null data (UBSan-clean)
   CHECK(xxh64("a", 1) == 0xd24ec4f1a98c6e5bULL);
   CHECK(xxh64("abc", 3) == 0x44bc2cf5ad770999ULL);
   const char* fox = "The quick brown fox jumps over the lazy dog";
@@ -206,6 +207,34 @@ TEST_CASE("a corrupted dataset file names the corrupted field", "[data][dataset]
   std::memcpy(copy.data(), &future, sizeof future);
   dare_test::write_text(bad, copy);
   expect_format_error(bad, "version", "unsupported version 99");
+}
+
+TEST_CASE("a dataset header's window is bounded before anything is allocated", "[data][dataset]") {
+  dare_test::TempDir dir;
+  const std::string path = dir.file("d.dare");
+  const std::string bad = dir.file("bad.dare");
+  dare::write_dataset(path, small_dataset());
+  const std::string bytes = dare_test::read_text(path);
+  auto h = read_header(path);
+  h.max_len = 100000000;  // a valid checksum over a window that would need gigabytes per batch
+  h.header_checksum = dare::detail::header_checksum(h);
+  std::string copy = bytes;
+  std::memcpy(copy.data(), &h, sizeof h);
+  dare_test::write_text(bad, copy);
+  expect_format_error(bad, "max_len", "must be from 1 to 10000");
+  DatasetData d = small_dataset();
+  d.max_len = dare::kMaxHistoryLength + 1;
+  CHECK_THROWS_WITH(dare::write_dataset(path, d), Catch::Contains("max_len"));
+}
+
+TEST_CASE("a file that begins with DARE is taken for a dataset, a CSV is not", "[data][dataset]") {
+  dare_test::TempDir dir;
+  dare_test::write_text(dir.file("damaged.dare"), "DAREXXXX and then anything");
+  dare_test::write_text(dir.file("log.csv"), "1,2,3,pv,4\n");
+  CHECK(dare::looks_like_dare_file(dir.file("damaged.dare")));
+  CHECK_FALSE(dare::looks_like_dare_file(dir.file("log.csv")));
+  CHECK_FALSE(dare::looks_like_dare_file(dir.file("missing")));
+  expect_format_error(dir.file("damaged.dare"), "header", "truncated");
 }
 
 TEST_CASE("without checksums, out-of-range ids are still caught before use", "[data][dataset]") {

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -428,9 +430,50 @@ TEST_CASE("bad options and impossible negatives are reported", "[data][preproces
   CHECK(r.data.train.size() == 1);
 }
 
+TEST_CASE("windows and strides whose positions would overflow are refused with the field named",
+          "[data][preprocess]") {
+  dare_test::TempDir dir;
+  const std::string path = dir.file("log.csv");
+  dare_test::write_text(path, "1,10,3,pv,1\n");
+  PreprocessOptions options;
+  options.stride = Index{1} << 62;
+  options.train_windows = 3;
+  CHECK_THROWS_WITH(dare::preprocess(path, RawFormat::taobao, options), Catch::Contains("stride must be from 1"));
+  options.min_clicks = Index{1} << 32;
+  CHECK_THROWS_WITH(dare::preprocess(path, RawFormat::taobao, options), Catch::Contains("min_clicks must be from 1"));
+  // Both factors in range, their product beyond 64 bits: still a clean error.
+  options.min_clicks = 4294967295;
+  options.stride = 4294967295;
+  options.train_windows = 4294967295;
+  CHECK_THROWS_WITH(dare::preprocess(path, RawFormat::taobao, options),
+                    Catch::Contains("too small") && Catch::Contains("more than 2^63"));
+  options = PreprocessOptions{};
+  options.negatives = 100000;
+  CHECK_THROWS_WITH(dare::preprocess(path, RawFormat::taobao, options), Catch::Contains("negatives must be from 0 to 1000"));
+}
+
+TEST_CASE("a log without a qualifying user, an empty log and a pipe are errors that say why",
+          "[data][preprocess]") {
+  dare_test::TempDir dir;
+  const std::string empty = dir.file("empty.csv");
+  const std::string few = dir.file("few.csv");
+  dare_test::write_text(empty, "");
+  dare_test::write_text(few, "1,10,3,pv,1\n1,11,3,pv,2\n2,10,3,buy,3\n");
+  CHECK_THROWS_WITH(dare::preprocess(empty, RawFormat::taobao), Catch::Contains("no user qualifies") &&
+                                                                    Catch::Contains("the log has no rows"));
+  CHECK_THROWS_WITH(dare::preprocess(few, RawFormat::taobao),
+                    Catch::Contains("210-click rule") && Catch::Contains("has 2 clicks"));
+  CHECK_THROWS_WITH(dare::preprocess_to_file(few, RawFormat::taobao, dir.file("out.dare")),
+                    Catch::Contains("no user qualifies"));
+  CHECK_FALSE(std::ifstream(dir.file("out.dare")).good());
+  const std::string fifo = dir.file("fifo");
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  CHECK_THROWS_WITH(dare::preprocess(fifo, RawFormat::taobao), Catch::Contains("needs a regular file"));
+}
+
 TEST_CASE("the real Taobao head runs through the protocol with independently computed counts",
           "[data][preprocess][taobao]") {
-  const std::string path = DARE_TEST_SHARED_DIR "/data/taobao/UserBehavior_head.csv";
+  const std::string path = DARE_TEST_FIXTURES_DIR "/UserBehavior_head.csv";
   // The slow way: read every line with iostreams, remap, count, sort.
   std::ifstream in(path);
   REQUIRE(in);

@@ -211,6 +211,17 @@ TEST_CASE("the Tmall reader needs the header and keeps action_type 0 only", "[da
   CHECK(r.stats.rows_other_behavior == 3);
 }
 
+TEST_CASE("a UTF-8 byte-order mark before the first line is skipped", "[data][raw_log]") {
+  dare_test::TempDir dir;
+  const std::string tmall = dir.file("tmall.csv");
+  dare_test::write_text(tmall, "\xEF\xBB\xBFuser_id,item_id,cat_id,seller_id,brand_id,time_stamp,action_type\n"
+                               "1,2,3,4,5,0829,0\n");
+  CHECK(read_all(tmall, RawFormat::tmall).clicks.size() == 1);
+  const std::string taobao = dir.file("taobao.csv");
+  dare_test::write_text(taobao, "\xEF\xBB\xBF" "1,2,3,pv,5\n");
+  CHECK(read_all(taobao, RawFormat::taobao).clicks.size() == 1);
+}
+
 TEST_CASE("a missing or wrong Tmall header is a FormatError on line 1", "[data][raw_log]") {
   dare_test::TempDir dir;
   const std::string path = dir.file("log.csv");

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -373,6 +374,35 @@ TEST_CASE("Adam state files with the wrong mode, cut short or corrupted are reje
         }) == "lr");
   CHECK(fresh.step_count() == 0);  // every failed load left it untouched
   CHECK(fresh.moment1(4)[0] == 0.0f);
+}
+
+TEST_CASE("Adam state with NaN moments or a negative second moment is rejected despite a valid checksum",
+          "[embedding][optimizer][io]") {
+  EmbeddingTable<float, Dynamic> table(6, 3);
+  TableAdam adam(table, AdamOptions{}, AdamMode::Dense);
+  std::ostringstream os;
+  adam.save(os);
+  const std::string good = os.str();
+  // The record ends with m and v (6 x 3 floats each), then the checksum of all after the magic.
+  const std::size_t v_at = good.size() - 8 - 18 * 4;
+  const std::size_t m_at = v_at - 18 * 4;
+  const auto forged = [&](std::size_t at, float value) {
+    std::string bad = good;
+    std::memcpy(&bad[at], &value, 4);
+    dare::detail::Checksum sum;
+    sum.update(reinterpret_cast<const unsigned char*>(bad.data()) + 8, bad.size() - 16);
+    const std::uint64_t h = sum.value();
+    std::memcpy(&bad[bad.size() - 8], &h, 8);
+    return bad;
+  };
+  const auto load = [&](const std::string& bytes) {
+    std::istringstream is(bytes);
+    adam.load(is, "adam.state");
+  };
+  CHECK_NOTHROW(load(forged(v_at + 4, 0.5f)));
+  CHECK(format_error_field([&] { load(forged(m_at + 4, std::numeric_limits<float>::quiet_NaN())); }) == "m");
+  CHECK(format_error_field([&] { load(forged(v_at + 4, -1.0f)); }) == "v");
+  CHECK_THROWS_WITH(load(forged(v_at, std::numeric_limits<float>::infinity())), Catch::Contains("value 0 is inf"));
 }
 
 TEST_CASE("Adam rejects bad hyperparameters and ids before changing anything",

@@ -184,7 +184,7 @@ TEST_CASE("files are replaced only once completely written, and read back whole"
     w.u32(42);
     w.checksum();
   });
-  CHECK_FALSE(std::ifstream(path.str() + ".tmp").good());
+  CHECK(dare_test::temps_of(path.str()).empty());
   const auto read = [](std::istream& is, const std::string& name) {
     BinaryReader r(is, name);
     r.expect_magic(kTestMagic, "a test record");

@@ -181,7 +181,7 @@ TEMPLATE_TEST_CASE("a saved table loads back bit for bit, several per stream",
   Table a(33, TestType::dim), b(5, TestType::dim);
   a.init_normal(Scalar(0.01), 11);
   b.init_normal(Scalar(2), 12);
-  a.row(0)[0] = -std::numeric_limits<Scalar>::infinity();  // any bit pattern survives
+  a.row(0)[0] = -std::numeric_limits<Scalar>::max();  // any finite bit pattern survives
   a.row(1)[0] = std::numeric_limits<Scalar>::denorm_min();
 
   std::stringstream checkpoint;
@@ -202,6 +202,43 @@ TEMPLATE_TEST_CASE("a saved table loads back bit for bit, several per stream",
   // A Dynamic table reads what a fixed one wrote, and the other way round.
   const auto dynamic = EmbeddingTable<Scalar, Dynamic>::load(path.str());
   CHECK(same_rows(a, dynamic));
+}
+
+TEST_CASE("loading a table rejects NaN or infinite values, a shape other than the expected one, and a pipe's oversized header",
+          "[embedding][table][io]") {
+  EmbeddingTable<float, 8> t(4);
+  t.init_normal(1.0f, 5);
+  for (const float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+    t.row(2)[3] = bad;
+    std::stringstream ss;
+    t.save(ss);
+    CHECK_THROWS_WITH((EmbeddingTable<float, 8>::load(ss, "model.ckpt")),
+                      Catch::Contains("model.ckpt") && Catch::Contains("'payload'") && Catch::Contains("value 19"));
+  }
+  t.row(2)[3] = 0.5f;
+  std::stringstream ss;
+  t.save(ss);
+  const std::string bytes = ss.str();
+  {
+    std::istringstream is(bytes);
+    CHECK(dare_test::format_error_field([&] { EmbeddingTable<float, 8>::load(is, "m", 5); }) == "rows");
+  }
+  // A stream that cannot seek (a pipe) whose header announces 2^31 rows: memory grows only
+  // as data arrives, so it ends as "truncated", not with a 64 GiB allocation.
+  struct PipeBuf : std::stringbuf {
+    using std::stringbuf::stringbuf;
+    pos_type seekoff(off_type, std::ios_base::seekdir, std::ios_base::openmode) override { return pos_type(-1); }
+    pos_type seekpos(pos_type, std::ios_base::openmode) override { return pos_type(-1); }
+  };
+  std::string huge = bytes;
+  const std::uint64_t rows = std::uint64_t{1} << 31;
+  std::memcpy(&huge[16], &rows, sizeof rows);  // magic 8, version 4, scalar_size 4, then rows
+  PipeBuf pipe(huge);
+  std::istream is(&pipe);
+  CHECK_THROWS_WITH((EmbeddingTable<float, 8>::load(is, "pipe")), Catch::Contains("truncated"));
+  // Read from a (seekable) file stream through load(path), the same shape loads fine.
+  std::istringstream ok(bytes);
+  CHECK(EmbeddingTable<float, 8>::load(ok, "m", 4, 8).rows() == 4);
 }
 
 TEST_CASE("loading a table rejects mismatched headers naming the field", "[embedding][table][io]") {

@@ -13,6 +13,7 @@
 
 #include "dare/core/config.hpp"
 #include "dare/core/error.hpp"
+#include "core/temp_files.hpp"
 
 namespace dare_test {
 

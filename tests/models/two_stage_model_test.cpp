@@ -1,10 +1,16 @@
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <limits>
 #include <random>
 #include <sstream>
+#include <string>
 #include <vector>
 
 #include "dare/models.hpp"
@@ -366,6 +372,75 @@ TEST_CASE("a checkpoint restores the model exactly and a bad one changes nothing
   dare::Twin<float, 2> twin(tiny_config(2, 2));
   std::istringstream wrong(bytes);
   CHECK_THROWS_WITH(twin.load(wrong, "dare.ckpt"), Catch::Contains("dare.ckpt") && Catch::Contains("shared_tables"));
+}
+
+TEST_CASE("a checkpoint file with trailing bytes, a NaN weight or an oversized table from a pipe is rejected",
+          "[models][checkpoint]") {
+  auto config = tiny_config(2, 3);
+  dare::Dare<float, 2, 3> model(config);
+  std::stringstream buffer;
+  model.save(buffer, false);
+  const std::string bytes = buffer.str();
+  const std::string path = "/tmp/dare_model_test_" + std::to_string(::getpid()) + ".ckpt";
+  {
+    std::ofstream os(path, std::ios::binary);
+    os << bytes << "junk";
+  }
+  dare::Dare<float, 2, 3> other(config);
+  CHECK_THROWS_WITH(other.load(path), Catch::Contains(path) && Catch::Contains("unexpected data after the end"));
+  std::remove(path.c_str());
+
+  // The model header is 88 bytes; the first table's rows field follows its magic, version and
+  // scalar size. 2^31 rows where the model has num_items: refused before any allocation,
+  // even from a stream that cannot tell its length.
+  std::string huge = bytes;
+  const std::uint64_t rows = std::uint64_t{1} << 31;
+  std::memcpy(&huge[88 + 16], &rows, 8);
+  std::istringstream in(huge);
+  try {
+    other.load(in, "pipe");
+    FAIL("no error");
+  } catch (const dare::FormatError& e) {
+    CHECK(e.field() == "rows");
+  }
+
+  // A NaN in a table (with a valid checksum: the table record hashes its own bytes).
+  std::string nan = bytes;
+  const float value = std::numeric_limits<float>::quiet_NaN();
+  const std::size_t payload = 88 + 32;  // the first table's first value
+  std::memcpy(&nan[payload], &value, 4);
+  const std::uint64_t table_bytes = 32 + static_cast<std::uint64_t>(config.num_items) * 2 * 4;
+  dare::detail::Checksum sum;
+  sum.update(reinterpret_cast<const unsigned char*>(nan.data()) + 88 + 8, table_bytes - 8);
+  const std::uint64_t h = sum.value();
+  std::memcpy(&nan[88 + table_bytes], &h, 8);
+  std::istringstream nan_in(nan);
+  CHECK_THROWS_WITH(other.load(nan_in, "nan.ckpt"), Catch::Contains("'payload'") && Catch::Contains("nan"));
+
+  // A negative BatchNorm running variance, finite and under a valid checksum. Without the
+  // optimizer the buffers' block (its own magic, FNV-1a over the block) ends the checkpoint.
+  std::string var = bytes;
+  const std::size_t block = var.rfind(std::string(dare::nn::detail::kParameterMagic, 8));
+  const std::size_t name_at = var.find("running_var", block);
+  REQUIRE(name_at != std::string::npos);
+  const float minus_one = -1.0f;
+  std::memcpy(&var[name_at + 11 + 16], &minus_one, 4);  // after the name: rows, cols, then the values
+  dare::nn::detail::Fnv1a fnv;
+  fnv.update(var.data() + block, var.size() - 8 - block);
+  const std::uint64_t fh = fnv.value();
+  std::memcpy(&var[var.size() - 8], &fh, 8);
+  std::istringstream var_in(var);
+  CHECK_THROWS_WITH(other.load(var_in, "var.ckpt"), Catch::Contains("running_var") && Catch::Contains("below 0"));
+}
+
+TEST_CASE("a model whose tables cannot fit in memory is refused naming its sizes", "[models]") {
+  auto config = tiny_config(1024, 1024);
+  config.num_cats = std::int64_t{1} << 31;  // 2^31 rows x 2048 floats x 3 (weights, Adam's m, v): 52 TB
+  CHECK_THROWS_WITH((dare::Dare<float, dare::Dynamic, dare::Dynamic>(config)), Catch::Contains("num_cats 2147483648") &&
+                                                           Catch::Contains("memory of this machine"));
+  config = tiny_config(2, 2);
+  config.att_dim = 100000;
+  CHECK_THROWS_WITH((dare::Dare<float, dare::Dynamic, 2>(config)), Catch::Contains("att_dim must be from 1 to 1024"));
 }
 
 TEST_CASE("bad ids and shapes are rejected with the field named", "[models]") {

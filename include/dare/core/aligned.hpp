@@ -6,7 +6,12 @@
 // and no row straddles more cache lines than its size requires.
 #pragma once
 
+#include <unistd.h>
+
 #include <cstddef>
+#include <cstdio>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include <xsimd/xsimd.hpp>
@@ -29,6 +34,27 @@ constexpr std::size_t bit_ceil(std::size_t x) noexcept {
   std::size_t p = 1;
   while (p < x) p <<= 1;
   return p;
+}
+
+/// This machine's physical memory in bytes (0 when the system does not say).
+inline double physical_memory_bytes() noexcept {
+  const long pages = ::sysconf(_SC_PHYS_PAGES);
+  const long page = ::sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? static_cast<double>(pages) * static_cast<double>(page) : 0.0;
+}
+
+/// Throws std::invalid_argument when `bytes` exceed this machine's physical memory, so a
+/// size from a corrupt file or a mistyped option fails with a message naming it (`what`)
+/// rather than with std::bad_alloc after minutes of swapping.
+inline void check_fits_in_memory(double bytes, const std::string& what) {
+  const double have = physical_memory_bytes();
+  if (have > 0 && bytes > have) {
+    char need[64];
+    char mem[64];
+    std::snprintf(need, sizeof need, "%.1f GB", bytes / 1e9);
+    std::snprintf(mem, sizeof mem, "%.1f GB", have / 1e9);
+    throw std::invalid_argument(what + " need " + need + ", more than the " + mem + " of memory of this machine");
+  }
 }
 }  // namespace detail
 

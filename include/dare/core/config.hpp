@@ -20,6 +20,14 @@ using Index = std::ptrdiff_t;
 /// Item, category and position ids as stored in datasets (0 is the padding id).
 using Id = std::int32_t;
 
+/// The longest history window (max_len) dare accepts from a file, an option or a model
+/// configuration: a batch holds batch_size x max_len ids and embeddings, so a corrupt or
+/// mistyped window must fail with a message, not with std::bad_alloc.
+inline constexpr Index kMaxHistoryLength = 10000;
+
+/// The widest embedding per field (att_dim, repr_dim) a model accepts.
+inline constexpr Index kMaxEmbeddingDim = 1024;
+
 }  // namespace dare
 
 #ifndef DARE_ASSERT

@@ -39,6 +39,7 @@
 
 #include "dare/core/config.hpp"
 #include "dare/core/error.hpp"
+#include "dare/core/file_io.hpp"
 
 namespace dare {
 
@@ -146,7 +147,9 @@ inline std::uint64_t xx_merge(std::uint64_t acc, std::uint64_t val) noexcept {
 
 /// XXH64 of `size` bytes (little-endian reading, as the reference implementation on x86).
 inline std::uint64_t xxh64(const void* data, std::size_t size, std::uint64_t seed = 0) noexcept {
-  const auto* p = static_cast<const unsigned char*>(data);
+  // An empty section may have a null pointer, and null + 8 is undefined: point at a byte.
+  static constexpr unsigned char kNoBytes[8] = {};
+  const auto* p = size == 0 ? kNoBytes : static_cast<const unsigned char*>(data);
   const unsigned char* const end = p + size;
   std::uint64_t h;
   if (size >= 32) {
@@ -275,7 +278,9 @@ template <class Fail>
 void check_dataset_contents(const DatasetView& v, Fail&& fail) {
   if (v.num_items < 1) fail("num_items", concat("must be at least 1, is ", v.num_items));
   if (v.num_cats < 1) fail("num_cats", concat("must be at least 1, is ", v.num_cats));
-  if (v.max_len < 1) fail("max_len", concat("must be at least 1, is ", v.max_len));
+  if (v.max_len < 1 || v.max_len > kMaxHistoryLength) {
+    fail("max_len", concat("must be from 1 to ", kMaxHistoryLength, ", is ", v.max_len));
+  }
   if (v.group_size < 1) fail("group_size", concat("must be at least 1, is ", v.group_size));
   if (v.num_users < 0 || v.num_users > std::numeric_limits<std::uint32_t>::max()) {
     fail("num_users", concat("out of range: ", v.num_users));
@@ -370,20 +375,6 @@ inline std::uint64_t align_up(std::uint64_t x, std::uint64_t a) noexcept {
   return (x + a - 1) / a * a;
 }
 
-/// Writes all of [data, data + size) or throws.
-inline void write_all(int fd, const void* data, std::size_t size, const std::string& path) {
-  const auto* p = static_cast<const char*>(data);
-  while (size > 0) {
-    const ssize_t n = ::write(fd, p, size < (std::size_t{1} << 30) ? size : (std::size_t{1} << 30));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw std::runtime_error(concat("cannot write '", path, "': ", std::strerror(errno)));
-    }
-    p += n;
-    size -= static_cast<std::size_t>(n);
-  }
-}
-
 }  // namespace detail
 
 /// Writes `data` to `path` atomically (a temporary file in the same directory, fsync'ed, then
@@ -434,40 +425,30 @@ inline void write_dataset(const std::string& path, const DatasetData& data) {
   header.file_bytes = offset;
   header.header_checksum = detail::header_checksum(header);
 
-  const std::string temp = detail::concat(path, ".tmp.", ::getpid());
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    throw std::runtime_error(detail::concat("cannot create '", temp, "': ", std::strerror(errno)));
+  AtomicFile file(path, "dataset");
+  static constexpr char kZeros[detail::kSectionAlign] = {};
+  file.write(&header, sizeof header);
+  std::uint64_t at = sizeof header;
+  for (int s = 0; s < detail::kNumSections; ++s) {
+    file.write(kZeros, header.sections[s].offset - at);
+    file.write(payload[s], bytes[s]);
+    at = header.sections[s].offset + bytes[s];
   }
-  bool closed = false;
-  try {
-    static constexpr char kZeros[detail::kSectionAlign] = {};
-    detail::write_all(fd, &header, sizeof header, temp);
-    std::uint64_t at = sizeof header;
-    for (int s = 0; s < detail::kNumSections; ++s) {
-      detail::write_all(fd, kZeros, header.sections[s].offset - at, temp);
-      detail::write_all(fd, payload[s], bytes[s], temp);
-      at = header.sections[s].offset + bytes[s];
-    }
-    detail::write_all(fd, kZeros, header.file_bytes - at, temp);
-    if (::fsync(fd) != 0) {
-      throw std::runtime_error(detail::concat("cannot sync '", temp, "': ", std::strerror(errno)));
-    }
-    closed = true;
-    if (::close(fd) != 0) {
-      throw std::runtime_error(detail::concat("cannot close '", temp, "': ", std::strerror(errno)));
-    }
-  } catch (...) {
-    if (!closed) ::close(fd);
-    ::unlink(temp.c_str());
-    throw;
-  }
-  if (::rename(temp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(temp.c_str());
-    throw std::runtime_error(detail::concat("cannot rename '", temp, "' to '", path,
-                                            "': ", std::strerror(err)));
-  }
+  file.write(kZeros, header.file_bytes - at);
+  file.commit();
+}
+
+/// True when the file at `path` begins with "DARE", the prefix of every file dare writes:
+/// the tools then open it as a dataset (so a damaged one is reported as such) instead of
+/// parsing it as a raw log. False for a file that cannot be read.
+inline bool looks_like_dare_file(const std::string& path) {
+  // O_NONBLOCK: opening a FIFO without a writer must not hang; it then reads nothing.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return false;
+  char head[4] = {};
+  const ssize_t got = ::read(fd, head, sizeof head);
+  ::close(fd);
+  return got == 4 && std::memcmp(head, detail::kDatasetMagic, 4) == 0;
 }
 
 /// A dataset file mapped read-only. Move-only; the mapping lives as long as the object.

@@ -34,8 +34,12 @@
 // sample and the id maps.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <cstdint>
 #include <iomanip>
 #include <limits>
@@ -46,6 +50,7 @@
 #include <utility>
 #include <vector>
 
+#include "dare/core/aligned.hpp"
 #include "dare/core/config.hpp"
 #include "dare/core/error.hpp"
 #include "dare/data/dataset.hpp"
@@ -61,6 +66,9 @@ enum class ItemCategoryRule {
   /// The item's last click in file order (what the reference script's dict update does).
   last_seen
 };
+
+/// The most negatives per positive preprocessing accepts (each is a 20-byte sample).
+inline constexpr Index kMaxNegatives = 1000;
 
 /// Every knob of the protocol; the defaults are the paper's.
 struct PreprocessOptions {
@@ -203,20 +211,46 @@ class IdRemap {
 };
 
 inline void check_preprocess_options(const PreprocessOptions& o) {
-  DARE_CHECK_ARG(o.min_clicks >= 1, "PreprocessOptions::min_clicks must be at least 1, got ",
-                 o.min_clicks);
-  DARE_CHECK_ARG(o.train_windows >= 0, "PreprocessOptions::train_windows must be >= 0, got ",
+  constexpr Index kMaxClicks = std::numeric_limits<std::uint32_t>::max();
+  DARE_CHECK_ARG(o.min_clicks >= 1 && o.min_clicks <= kMaxClicks,
+                 "PreprocessOptions::min_clicks must be from 1 to 2^32 - 1, got ", o.min_clicks);
+  DARE_CHECK_ARG(o.train_windows >= 0 && o.train_windows <= o.min_clicks,
+                 "PreprocessOptions::train_windows must be from 0 to min_clicks = ", o.min_clicks, ", got ",
                  o.train_windows);
-  DARE_CHECK_ARG(o.stride >= 1, "PreprocessOptions::stride must be at least 1, got ", o.stride);
-  DARE_CHECK_ARG(o.max_len >= 1, "PreprocessOptions::max_len must be at least 1, got ", o.max_len);
-  DARE_CHECK_ARG(o.negatives >= 0, "PreprocessOptions::negatives must be >= 0, got ", o.negatives);
+  DARE_CHECK_ARG(o.stride >= 1 && o.stride <= o.min_clicks,
+                 "PreprocessOptions::stride must be from 1 to min_clicks = ", o.min_clicks, ", got ", o.stride);
+  DARE_CHECK_ARG(o.max_len >= 1 && o.max_len <= kMaxHistoryLength,
+                 "PreprocessOptions::max_len must be from 1 to ", kMaxHistoryLength, ", got ", o.max_len);
+  DARE_CHECK_ARG(o.negatives >= 0 && o.negatives <= kMaxNegatives,
+                 "PreprocessOptions::negatives must be from 0 to ", kMaxNegatives, ", got ", o.negatives);
   // The earliest target (train window j = train_windows - 1, 0-based position
-  // T - 3 - stride * j) must keep at least one history click for every kept user.
-  const Index needed = o.train_windows > 0 ? 4 + o.stride * (o.train_windows - 1) : 3;
-  DARE_CHECK_ARG(o.min_clicks >= needed, "PreprocessOptions::min_clicks = ", o.min_clicks,
-                 " is too small for train_windows = ", o.train_windows, " and stride = ",
-                 o.stride, ": the earliest target would have no history (need at least ", needed,
-                 ")");
+  // T - 3 - stride * j) must keep at least one history click for every kept user. Both
+  // factors are below 2^32 (checked above), but their product may not fit: compare by
+  // division, so the positions computed later cannot overflow either.
+  const Index span = o.train_windows > 1 ? o.train_windows - 1 : 0;
+  const bool fits = span == 0 ? o.min_clicks >= (o.train_windows > 0 ? 4 : 3)
+                              : o.min_clicks >= 4 && o.stride <= (o.min_clicks - 4) / span;
+  if (!fits) {
+    const std::string needed = span > 0 && o.stride > (std::numeric_limits<Index>::max() - 4) / span
+                                   ? std::string("more than 2^63")
+                                   : std::to_string(4 + o.stride * span);
+    detail::throw_invalid("PreprocessOptions::min_clicks = ", o.min_clicks, " is too small for train_windows = ",
+                          o.train_windows, " and stride = ", o.stride,
+                          ": the earliest target would have no history (need at least ", needed, ")");
+  }
+}
+
+/// Preprocessing reads the log twice: a pipe or a device cannot be read again, so refuse
+/// it up front with a message saying so (instead of "the file changed between the passes").
+inline void require_regular_input(const std::string& input) {
+  struct stat st {};
+  if (::stat(input.c_str(), &st) != 0) {
+    throw std::runtime_error(concat("cannot open '", input, "': ", std::strerror(errno)));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    throw std::runtime_error(concat(input, ": not a regular file (a pipe or device?): preprocessing reads the "
+                                           "log twice, so it needs a regular file; save the log to a file first"));
+  }
 }
 
 inline double seconds_since(std::chrono::steady_clock::time_point start) {
@@ -232,6 +266,7 @@ inline double seconds_since(std::chrono::steady_clock::time_point start) {
 inline PreprocessResult preprocess(const std::string& input, RawFormat format,
                                    const PreprocessOptions& options = {}) {
   detail::check_preprocess_options(options);
+  detail::require_regular_input(input);
   const auto start = std::chrono::steady_clock::now();
   RawLogOptions read_options;
   read_options.skip_malformed = options.skip_malformed;
@@ -288,6 +323,17 @@ inline PreprocessResult preprocess(const std::string& input, RawFormat format,
   }
   const std::size_t num_kept = data.user_ids.size();
   const std::uint64_t num_stored = data.user_offsets.back();
+  if (num_kept == 0) {
+    // A dataset without users trains nothing: say why here rather than at training time.
+    const std::uint64_t most = user_clicks.empty() ? 0 : *std::max_element(user_clicks.begin(), user_clicks.end());
+    throw std::runtime_error(detail::concat(
+        input, ": no user qualifies: the protocol keeps users with at least ", options.min_clicks,
+        " clicks (the 210-click rule; --min-clicks)", stats.rows_read == 0 ? ", and the log has no rows"
+        : stats.rows_kept == 0 ? ", and none of the log's " + std::to_string(stats.rows_read) + " rows is a click"
+        : "; the most active of its " + std::to_string(user_clicks.size()) + " users has " + std::to_string(most) +
+              " clicks",
+        ". The dataset would be empty"));
+  }
 
   // ---- pass 2: the kept users' clicks, straight into their slots ---------------------------
   std::vector<std::int64_t> times(num_stored);
@@ -375,6 +421,11 @@ inline PreprocessResult preprocess(const std::string& input, RawFormat format,
   std::vector<std::uint8_t>().swap(item_multi);
 
   const auto group = static_cast<std::size_t>(data.group_size);
+  detail::check_fits_in_memory(
+      static_cast<double>(num_kept) * static_cast<double>(options.train_windows + 2) *
+          static_cast<double>(group) * sizeof(Sample),
+      detail::concat("the samples of ", num_kept, " users x (train_windows ", options.train_windows,
+                     " + 2) x (1 + negatives ", options.negatives, ")"));
   data.train.reserve(num_kept * static_cast<std::size_t>(options.train_windows) * group);
   data.val.reserve(num_kept * group);
   data.test.reserve(num_kept * group);

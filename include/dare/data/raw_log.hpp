@@ -10,8 +10,8 @@
 // Strictness: every row must have exactly the format's fields and every field the reader
 // uses must parse; anything else is a FormatError naming file, line and field. With
 // `skip_malformed` such rows are skipped and counted (and the first message is kept), never
-// dropped silently. CRLF line ends and a missing final newline are accepted; a blank line is
-// a malformed row.
+// dropped silently. CRLF line ends, a missing final newline and a UTF-8 byte-order mark
+// before the first line are accepted; a blank line is a malformed row.
 //
 // Formats, exactly as published:
 //  - taobao, UserBehavior.csv, no header: user_id,item_id,category_id,behavior_type,timestamp;
@@ -177,6 +177,8 @@ inline bool parse_int64(std::string_view field, std::int64_t& out) noexcept {
   const auto [ptr, ec] = std::from_chars(field.data(), field.data() + field.size(), out);
   return ec == std::errc() && ptr == field.data() + field.size();
 }
+
+inline constexpr std::string_view kUtf8Bom = "\xEF\xBB\xBF";
 
 inline constexpr std::string_view kTmallHeader =
     "user_id,item_id,cat_id,seller_id,brand_id,time_stamp,action_type";
@@ -374,6 +376,10 @@ class RawLogReader {
   void handle_line(std::string_view line, long long line_no, bool& header_pending,
                    RawLogStats& stats, OnClick& on_click) const {
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    // A UTF-8 byte-order mark (spreadsheets write one) before the first line is skipped.
+    if (line_no == 1 && line.substr(0, detail::kUtf8Bom.size()) == detail::kUtf8Bom) {
+      line.remove_prefix(detail::kUtf8Bom.size());
+    }
     if (header_pending) {
       if (line != detail::kTmallHeader) {
         throw FormatError(path_, line_no, "header",

@@ -70,6 +70,7 @@
 
 #include "dare/core/config.hpp"
 #include "dare/core/error.hpp"
+#include "dare/core/file_io.hpp"
 #include "dare/data/dataset.hpp"
 #include "dare/data/raw_log.hpp"
 #include "dare/data/sampling.hpp"
@@ -439,51 +440,34 @@ class SyntheticLogGenerator {
   /// Writes the whole log to `path` (atomically: a temporary file renamed over it).
   SyntheticStats write(const std::string& path) const {
     const auto start = std::chrono::steady_clock::now();
-    const std::string temp = detail::concat(path, ".tmp.", ::getpid());
-    const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-      throw std::runtime_error(detail::concat("cannot create '", temp, "': ", std::strerror(errno)));
-    }
+    AtomicFile file(path, "synthetic log");
     SyntheticStats stats;
-    try {
-      detail::TextBuffer out;
-      auto flush = [&](bool force) {
-        if (force || out.size() >= (std::size_t{1} << 20)) {
-          detail::write_all(fd, out.data(), out.size(), temp);
-          stats.bytes += static_cast<long long>(out.size());
-          out.clear();
-        }
-      };
-      std::vector<SyntheticEvent> events;
-      if (o_.format == RawFormat::taobao) {
-        for (Index u = 0; u < o_.users; ++u) {
-          generate_user(u, events);
-          for (const SyntheticEvent& e : events) {
-            put_taobao_row(out, u, e);
-            stats.clicks += e.action == 0;
-          }
-          stats.rows += static_cast<long long>(events.size());
-          flush(false);
-        }
-      } else {
-        out.put(detail::kTmallHeader.data());
-        out.put('\n');
-        write_tmall_rows(out, flush, stats);
+    detail::TextBuffer out;
+    auto flush = [&](bool force) {
+      if (force || out.size() >= (std::size_t{1} << 20)) {
+        file.write(out.data(), out.size());
+        stats.bytes += static_cast<long long>(out.size());
+        out.clear();
       }
-      flush(true);
-      if (::fsync(fd) != 0 || ::close(fd) != 0) {
-        throw std::runtime_error(detail::concat("cannot finish '", temp, "': ", std::strerror(errno)));
+    };
+    std::vector<SyntheticEvent> events;
+    if (o_.format == RawFormat::taobao) {
+      for (Index u = 0; u < o_.users; ++u) {
+        generate_user(u, events);
+        for (const SyntheticEvent& e : events) {
+          put_taobao_row(out, u, e);
+          stats.clicks += e.action == 0;
+        }
+        stats.rows += static_cast<long long>(events.size());
+        flush(false);
       }
-    } catch (...) {
-      ::close(fd);
-      ::unlink(temp.c_str());
-      throw;
+    } else {
+      out.put(detail::kTmallHeader.data());
+      out.put('\n');
+      write_tmall_rows(out, flush, stats);
     }
-    if (::rename(temp.c_str(), path.c_str()) != 0) {
-      const int err = errno;
-      ::unlink(temp.c_str());
-      throw std::runtime_error(detail::concat("cannot rename '", temp, "' to '", path, "': ", std::strerror(err)));
-    }
+    flush(true);
+    file.commit();
     stats.users = o_.users;
     stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return stats;

@@ -112,7 +112,7 @@ class SparseAdagrad : public detail::TableOptimizerBase<Scalar, Dim> {
     options.eps = detail::read_hyper(r, "eps", 0.0, HUGE_VAL);
     options.initial_accumulator = detail::read_hyper(r, "initial_accumulator", 0.0, HUGE_VAL);
     r.require_remaining(this->block_bytes() + sizeof(std::uint64_t), "sum");
-    AlignedVector<Scalar> sum = this->read_rows(r, "sum");
+    AlignedVector<Scalar> sum = this->read_rows(r, "sum", true);
     r.verify_checksum();
     options_ = options;
     sum_.swap(sum);

@@ -246,7 +246,7 @@ class TableAdam : public detail::TableOptimizerBase<Scalar, Dim> {
     if (step > static_cast<std::uint64_t>(INT64_MAX)) r.fail("step", "step count out of range");
     r.require_remaining(2 * this->block_bytes() + sizeof(std::uint64_t), "m");
     AlignedVector<Scalar> m = this->read_rows(r, "m");
-    AlignedVector<Scalar> v = this->read_rows(r, "v");
+    AlignedVector<Scalar> v = this->read_rows(r, "v", true);
     r.verify_checksum();
     options_ = options;
     step_ = static_cast<std::int64_t>(step);

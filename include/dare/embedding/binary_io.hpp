@@ -21,6 +21,7 @@
 // fails cleanly instead of requesting terabytes.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -35,6 +36,7 @@
 
 #include "dare/core/config.hpp"
 #include "dare/core/error.hpp"
+#include "dare/core/file_io.hpp"
 
 namespace dare::detail {
 
@@ -268,6 +270,24 @@ class BinaryReader {
                          " remain (truncated)"));
   }
 
+  /// True when the stream can tell its position (a file, not a pipe): require_remaining
+  /// can then check sizes before anything is allocated.
+  bool seekable() { return is_.tellg() != std::istream::pos_type(-1); }
+
+  /// Fails unless each of the `n` scalars at `p` is finite (and >= 0 when `nonnegative`):
+  /// loaded state that would turn the next step into NaN. `first` numbers the first one.
+  template <class Scalar>
+  void require_finite(const Scalar* p, Index n, const char* field, bool nonnegative = false, Index first = 0) const {
+    for (Index i = 0; i < n; ++i) {
+      if (!std::isfinite(p[i])) {
+        fail(field, concat("value ", first + i, " is ", p[i], " (corrupted file or diverged model)"));
+      }
+      if (nonnegative && p[i] < 0) {
+        fail(field, concat("value ", first + i, " is ", p[i], ", below 0, which this state never is"));
+      }
+    }
+  }
+
   /// True when the stream has no byte left.
   bool at_end() { return is_.peek() == std::istream::traits_type::eof(); }
 
@@ -301,26 +321,13 @@ class BinaryReader {
 };
 
 /// Writes a file through `write(std::ostream&)` without ever leaving a half-written file
-/// under `path`: the data goes to `path.tmp`, which replaces `path` only once complete.
+/// under `path` (see dare/core/file_io.hpp: a unique temporary in the same directory,
+/// fsync'ed, renamed over `path`, removed on failure).
 template <class Write>
 void save_file_atomically(const std::string& path, const char* what, Write&& write) {
-  const std::string tmp = path + ".tmp";
-  std::ofstream os(tmp, std::ios::binary | std::ios::trunc);
-  if (!os) throw std::runtime_error(concat(path, ": cannot open '", tmp, "' to write ", what));
-  try {
-    write(os);
-    os.close();  // flushes: a full disk shows up here
-    if (os.fail())
-      throw std::runtime_error(concat(path, ": failed writing ", what, " (disk full?)"));
-  } catch (...) {
-    if (os.is_open()) os.close();
-    std::remove(tmp.c_str());
-    throw;
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw std::runtime_error(concat(path, ": cannot move the finished file into place"));
-  }
+  AtomicFile file(path, what);
+  write(file.stream());
+  file.commit();
 }
 
 /// Opens `path` and returns `read(std::istream&, const std::string& name)`; the file must

@@ -27,6 +27,7 @@
 #include <ostream>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "dare/core/aligned.hpp"
 #include "dare/core/config.hpp"
@@ -165,8 +166,12 @@ class EmbeddingTable {
   }
 
   /// Reads one table record from `is`; errors name `name_for_errors` and the field
-  /// (magic, version, scalar_size, rows, dim, payload, checksum).
-  static EmbeddingTable load(std::istream& is, const std::string& name_for_errors) {
+  /// (magic, version, scalar_size, rows, dim, payload, checksum). With `expect_rows` or
+  /// `expect_dim` (0: any) a table of another shape fails before anything is allocated.
+  /// Every value must be finite. From a pipe, whose length cannot be checked first, memory
+  /// grows only as the data arrives.
+  static EmbeddingTable load(std::istream& is, const std::string& name_for_errors, Index expect_rows = 0,
+                             Index expect_dim = 0) {
     detail::BinaryReader r(is, name_for_errors);
     r.expect_magic(kMagic, "an embedding table");
     const std::uint32_t version = r.u32("version");
@@ -191,14 +196,33 @@ class EmbeddingTable {
       if (dim == 0 || dim > detail::kMaxTableDim)
         r.fail("dim", detail::concat("width ", dim, " is out of range [1, 2^20]"));
     }
+    if (expect_rows > 0 && rows != static_cast<std::uint64_t>(expect_rows))
+      r.fail("rows", detail::concat("the file holds ", rows, " rows where ", expect_rows, " are expected"));
+    if (expect_dim > 0 && dim != static_cast<std::uint64_t>(expect_dim))
+      r.fail("dim", detail::concat("the file holds rows of width ", dim, " where ", expect_dim, " is expected"));
     r.require_remaining(rows * dim * sizeof(Scalar) + sizeof(std::uint64_t), "payload");
+    const Index n = static_cast<Index>(rows * dim);
+    std::vector<Scalar> staged;  // only for a pipe: filled chunk by chunk as bytes arrive
+    if (!r.seekable()) {
+      constexpr Index kChunk = Index{1} << 20;
+      for (Index done = 0; done < n;) {
+        const Index count = std::min(kChunk, n - done);
+        staged.resize(static_cast<std::size_t>(done + count));
+        r.scalars(staged.data() + done, count, "payload");
+        done += count;
+      }
+    }
     EmbeddingTable table(static_cast<Index>(rows), static_cast<Index>(dim));
-    if (table.stride() == table.dim()) {
-      r.scalars(table.data(), table.rows() * table.stride(), "payload");
+    const Index d = table.dim();
+    if (!staged.empty()) {
+      for (Index i = 0; i < table.rows(); ++i) std::copy_n(staged.data() + i * d, d, table.row(i));
+    } else if (table.stride() == d) {
+      r.scalars(table.data(), table.rows() * d, "payload");
     } else {
-      for (Index i = 0; i < table.rows(); ++i) r.scalars(table.row(i), table.dim(), "payload");
+      for (Index i = 0; i < table.rows(); ++i) r.scalars(table.row(i), d, "payload");
     }
     r.verify_checksum();
+    for (Index i = 0; i < table.rows(); ++i) r.require_finite(table.row(i), d, "payload", false, i * d);
     return table;
   }
 

@@ -209,7 +209,9 @@ class TableOptimizerBase {
   }
 
   /// Reads what write_rows wrote into a zero-padded buffer of the table's layout.
-  AlignedVector<Scalar> read_rows(BinaryReader& r, const char* field) const {
+  /// Reads one rows_ x dim_ block of state; every value must be finite, and >= 0 when
+  /// `nonnegative` (Adam's second moment, Adagrad's sum of squares).
+  AlignedVector<Scalar> read_rows(BinaryReader& r, const char* field, bool nonnegative = false) const {
     const Index stride = table_->stride();
     AlignedVector<Scalar> state(static_cast<std::size_t>(rows_ * stride), Scalar(0));
     if (stride == dim_) {
@@ -217,6 +219,7 @@ class TableOptimizerBase {
     } else {
       for (Index i = 0; i < rows_; ++i) r.scalars(state.data() + i * stride, dim_, field);
     }
+    for (Index i = 0; i < rows_; ++i) r.require_finite(state.data() + i * stride, dim_, field, nonnegative, i * dim_);
     return state;
   }
 

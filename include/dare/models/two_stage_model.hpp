@@ -47,6 +47,7 @@
 #include <memory>
 #include <ostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <xsimd/xsimd.hpp>
@@ -473,10 +474,9 @@ class TwoStageModel {
   void save(const std::string& path, bool with_optimizer = true) {
     detail::save_file_atomically(path, "model checkpoint", [&](std::ostream& os) { save(os, with_optimizer); });
   }
+  /// Reads the checkpoint file `path`, which must hold nothing after the checkpoint.
   void load(const std::string& path) {
-    std::ifstream is(path, std::ios::binary);
-    if (!is) throw FormatError(path, 0, "", "cannot open model checkpoint");
-    load(is, path);
+    detail::load_file(path, "the model checkpoint", [&](std::istream& is, const std::string& name) { load(is, name); });
   }
 
   TwoStageModel(const TwoStageModel&) = delete;
@@ -562,7 +562,21 @@ class TwoStageModel {
   static ModelConfig checked(const ModelConfig& c) {
     DARE_CHECK_ARG(c.num_items > 0, "num_items must be positive, got ", c.num_items);
     DARE_CHECK_ARG(c.num_cats > 0, "num_cats must be positive, got ", c.num_cats);
-    DARE_CHECK_ARG(c.max_len > 0, "max_len must be positive, got ", c.max_len);
+    DARE_CHECK_ARG(c.max_len > 0 && c.max_len <= kMaxHistoryLength, "max_len must be from 1 to ",
+                   kMaxHistoryLength, ", got ", c.max_len);
+    DARE_CHECK_ARG(c.att_dim > 0 && c.att_dim <= kMaxEmbeddingDim, "att_dim must be from 1 to ", kMaxEmbeddingDim,
+                   ", got ", c.att_dim);
+    DARE_CHECK_ARG(c.repr_dim > 0 && c.repr_dim <= kMaxEmbeddingDim, "repr_dim must be from 1 to ",
+                   kMaxEmbeddingDim, ", got ", c.repr_dim);
+    DARE_CHECK_ARG(c.num_items <= static_cast<Index>(detail::kMaxTableRows) &&
+                       c.num_cats <= static_cast<Index>(detail::kMaxTableRows),
+                   "num_items (", c.num_items, ") and num_cats (", c.num_cats, ") must be at most 2^31");
+    detail::check_fits_in_memory(
+        static_cast<double>(c.num_items + c.num_cats + c.num_times) *
+            static_cast<double>(c.att_dim + (Tables::shared ? 0 : c.repr_dim)) * sizeof(Scalar) * 3,
+        detail::concat("the embedding tables and their Adam state (num_items ", c.num_items, ", num_cats ",
+                       c.num_cats, ", num_times ", c.num_times, ", att_dim ", c.att_dim, ", repr_dim ",
+                       c.repr_dim, ")"));
     DARE_CHECK_ARG(c.num_times > c.max_len, "num_times (", c.num_times,
                    ") must exceed max_len (", c.max_len, "): time ids run from 0 to max_len");
     DARE_CHECK_ARG(c.top_k > 0 && c.top_k <= c.max_len, "top_k must be in [1, max_len = ", c.max_len,
@@ -943,7 +957,7 @@ class TwoStageModel {
     r.verify_checksum();
     for_each_table([&](auto& t) {
       using Table = std::decay_t<decltype(t)>;
-      Table loaded = Table::load(is, name);
+      Table loaded = Table::load(is, name, t.rows(), t.dim());
       if (loaded.rows() != t.rows() || loaded.dim() != t.dim()) {
         throw FormatError(name, 0, "table", detail::concat("a table of ", loaded.rows(), " x ", loaded.dim(), " where the model has ", t.rows(), " x ", t.dim()));
       }
@@ -951,6 +965,12 @@ class TwoStageModel {
     });
     nn::load_parameters(is, head_parameters(), name);
     nn::load_parameters(is, head_buffers(), name);
+    for (const nn::Parameter<Scalar>* b : head_buffers()) {  // a variance below 0 normalises to NaN
+      const std::string_view n = b->name;
+      if (n.size() >= 11 && n.substr(n.size() - 11) == "running_var" && b->value.size() > 0 && b->value.minCoeff() < 0) {
+        throw FormatError(name, 0, b->name, "a running variance is below 0");
+      }
+    }
     if (has_opt) {
       configure_optimizer(opt);
       for (auto& a : att_adam_) a->load(is, name);

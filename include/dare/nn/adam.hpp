@@ -172,6 +172,9 @@ class Adam {
       if (name != p.name) r.fail(field + " name", ::dare::detail::concat("the file has '", name, "' here"));
       r.matrix(m[i], p.value.rows(), p.value.cols(), field + " first moment");
       r.matrix(v[i], p.value.rows(), p.value.cols(), field + " second moment");
+      if (v[i].size() > 0 && v[i].minCoeff() < 0) {
+        r.fail(field + " second moment", "a value is below 0, which Adam's second moment never is");
+      }
     }
     r.finish();
     try {

@@ -306,8 +306,13 @@ class Trainer {
 
     auto validate = [&](Index step, int epoch) {
       const auto started = Clock::now();
-      if (stats == nn::InferenceStats::Precise) refresh_statistics();
-      const EvalMetrics val = evaluate(data_.val());
+      EvalMetrics val;
+      try {
+        if (stats == nn::InferenceStats::Precise) refresh_statistics();
+        val = evaluate(data_.val());
+      } catch (const std::exception& e) {
+        throw step_error(e, step, "the validation after step");
+      }
       ValidationPoint point;
       point.step = step;
       point.epoch = epoch;
@@ -359,11 +364,7 @@ class Trainer {
         try {
           loss = model_.forward_backward(view(batch_));
         } catch (const std::exception& e) {
-          // A NaN that reaches the search means the parameters diverged in an earlier step.
-          const bool nan = std::string(e.what()).find("NaN") != std::string::npos;
-          throw std::runtime_error(detail::concat(nan ? "training diverged" : "training failed", " at step ",
-                                                  step + 1, " (epoch ", epoch + 1, "): ", e.what(),
-                                                  nan ? "; lower the learning rate" : ""));
+          throw step_error(e, step + 1, "step");
         }
         if (!std::isfinite(loss.main) || !std::isfinite(loss.aux)) {
           throw std::runtime_error(detail::concat("training diverged: the loss is ", loss.total(), " at step ",
@@ -419,6 +420,16 @@ class Trainer {
   }
 
  private:
+  // The error of a step (or of the validation after it): a NaN that reaches the search
+  // means the parameters diverged in an earlier step, which the message says with a hint.
+  std::runtime_error step_error(const std::exception& e, Index step, const char* where) const {
+    const bool nan = std::string(e.what()).find("NaN") != std::string::npos;
+    return std::runtime_error(detail::concat(nan ? "training diverged" : "training failed", " at ", where, ' ',
+                                             step, ": ", e.what(),
+                                             nan ? detail::concat("; lower the learning rate (now ", options_.optimizer.lr, ")")
+                                                 : std::string()));
+  }
+
   SequenceBatch view(const Batch& b) {
     labels_.resize(static_cast<std::size_t>(b.size));
     for (Index i = 0; i < b.size; ++i) labels_[static_cast<std::size_t>(i)] = b.label[static_cast<std::size_t>(i)] > 0.5f ? 1 : 0;
