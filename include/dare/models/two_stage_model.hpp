@@ -866,6 +866,7 @@ class TwoStageModel {
       throw FormatError(name, 0, "scalar_size", detail::concat("checkpoint holds ", scalar, "-byte scalars, the model uses ", sizeof(Scalar)));
     }
     const auto shared = r.u32("shared_tables");
+    if (shared > 1) r.fail("shared_tables", detail::concat("flag is ", shared, ", expected 0 or 1"));
     if ((shared != 0) != kShared) {
       throw FormatError(name, 0, "shared_tables", detail::concat("checkpoint is a ", shared ? "twin" : "dare", " model, this model is ", Tables::name));
     }
@@ -877,7 +878,9 @@ class TwoStageModel {
         throw FormatError(name, 0, fields[i], detail::concat("checkpoint has ", v, ", the model has ", expect[i]));
       }
     }
-    const bool has_opt = r.u32("optimizer_flag") != 0;
+    const auto opt_flag = r.u32("optimizer_flag");
+    if (opt_flag > 1) r.fail("optimizer_flag", detail::concat("flag is ", opt_flag, ", expected 0 or 1"));
+    const bool has_opt = opt_flag != 0;
     r.verify_checksum();
     for_each_table([&](auto& t) {
       using Table = std::decay_t<decltype(t)>;
