@@ -23,7 +23,13 @@ void fuzz_record(const std::uint8_t* data, std::size_t size, Load&& load) {
       const std::string saved = load(is);
       const auto consumed = static_cast<long long>(is.tellg());
       FUZZ_CHECK(consumed >= 0 && saved.size() == static_cast<std::size_t>(consumed));
-      FUZZ_CHECK(bytes.compare(0, saved.size(), saved) == 0);
+      if (bytes.compare(0, saved.size(), saved) != 0) {
+        std::size_t at = 0;
+        while (bytes[at] == saved[at]) ++at;
+        std::fprintf(stderr, "round trip: the saved record differs from the loaded one at byte %zu of %zu\n",
+                     at, saved.size());
+        FUZZ_CHECK(!"a loaded record saves back to the bytes it was read from");
+      }
     });
   });
 }

@@ -106,15 +106,12 @@ void load_fixing_checksums(std::string& bytes, Load&& load) {
   static constexpr const char* kBlockMagics[] = {"DAREPARM", "DAREADAM"};
   for (int attempt = 0; attempt < 64; ++attempt) {
     std::istringstream is(bytes);
+    maybe_write_fixed(bytes);  // before load: a finding may abort inside it
     try {
       load(is);
-      maybe_write_fixed(bytes);
       return;
     } catch (const FormatError& e) {
-      if (e.field() != "checksum") {
-        maybe_write_fixed(bytes);
-        throw;
-      }
+      if (e.field() != "checksum") throw;
       is.clear();
       const auto end = static_cast<long long>(is.tellg());
       if (end < 16 || static_cast<std::size_t>(end) > bytes.size()) throw;
