@@ -80,12 +80,12 @@ for h in "${harnesses[@]}"; do
       result="FAILED (finding: $(ls "$findings" | head -1))"
     fi
   fi
-  stat() { grep -o "^stat::$1: *[0-9]*" "$log" | tail -1 | grep -o '[0-9]*$' || echo "?"; }
+  final_stat() { grep -o "^stat::$1: *[0-9]*" "$log" | tail -1 | grep -o '[0-9]*$' || echo "?"; }
   last=$(grep -E '^#[0-9]+' "$log" | tail -1 || true)
   cov=$(grep -o 'cov: [0-9]*' <<<"$last" | grep -o '[0-9]*' || echo "?")
   ft=$(grep -o 'ft: [0-9]*' <<<"$last" | grep -o '[0-9]*' || echo "?")
   line=$(printf '%-16s %-8s execs %-9s exec/s %-6s cov %-5s ft %-5s corpus %-4s %s' "$h" \
-    "${seconds}s" "$(stat number_of_executed_units)" "$(stat average_exec_per_sec)" "$cov" "$ft" \
+    "${seconds}s" "$(final_stat number_of_executed_units)" "$(final_stat average_exec_per_sec)" "$cov" "$ft" \
     "$(ls "$work" | wc -l)" "$result")
   echo "$line"
   summary+=("$line")
