@@ -405,6 +405,29 @@ TEST_CASE("Adam state with NaN moments or a negative second moment is rejected d
   CHECK_THROWS_WITH(load(forged(v_at, std::numeric_limits<float>::infinity())), Catch::Contains("value 0 is inf"));
 }
 
+TEST_CASE("Adam state whose step count the next step would overflow is rejected",
+          "[embedding][optimizer][io]") {
+  // Found with fuzz/table_adam_fuzzer: step = INT64_MAX loaded, then step() overflowed it.
+  EmbeddingTable<float, Dynamic> table(6, 3);
+  TableAdam adam(table);
+  std::ostringstream os;
+  adam.save(os);
+  std::string bad = os.str();
+  // Header layout: magic 8, version 4, kind 4, scalar size 4, rows 8, dim 8, mode 4, four
+  // f64 hyperparameters, then the u64 step at 72; the checksum covers [8, size - 8).
+  const std::uint64_t step = INT64_MAX;
+  std::memcpy(&bad[72], &step, 8);  // the host is little-endian in this test
+  dare::detail::Checksum sum;
+  sum.update(reinterpret_cast<const unsigned char*>(bad.data()) + 8, bad.size() - 16);
+  const std::uint64_t h = sum.value();
+  std::memcpy(&bad[bad.size() - 8], &h, 8);
+  CHECK(format_error_field([&] {
+          std::istringstream s(bad);
+          adam.load(s, "adam.state");
+        }) == "step");
+  CHECK(adam.step_count() == 0);
+}
+
 TEST_CASE("Adam rejects bad hyperparameters and ids before changing anything",
           "[embedding][optimizer]") {
   EmbeddingTable<float, 4> table(5);

@@ -443,6 +443,34 @@ TEST_CASE("a model whose tables cannot fit in memory is refused naming its sizes
   CHECK_THROWS_WITH((dare::Dare<float, dare::Dynamic, 2>(config)), Catch::Contains("att_dim must be from 1 to 1024"));
 }
 
+TEST_CASE("a checkpoint header flag other than 0 or 1 is rejected", "[models][checkpoint]") {
+  // Found by fuzz/model_fuzzer: any non-zero optimizer_flag (or shared_tables) was taken as
+  // 1, so a corrupted header with a valid checksum loaded and saved back different bytes.
+  dare::Dare<float, 2, 3> model(tiny_config(2, 3));
+  std::stringstream buffer;
+  model.save(buffer, false);
+  const std::string bytes = buffer.str();
+  // Header record: magic (8), version, scalar_size, shared_tables (u32), 7 sizes (u64),
+  // inference_stats (u32) at 76, optimizer_flag (u32) at 80, then the checksum of bytes [8, 84).
+  const auto with_u32 = [&](std::size_t at, std::uint32_t value) {
+    std::string b = bytes;
+    for (int k = 0; k < 4; ++k) b[at + k] = static_cast<char>(value >> (8 * k));
+    dare::detail::Checksum sum;
+    sum.update(reinterpret_cast<const unsigned char*>(b.data()) + 8, 76);
+    const std::uint64_t h = sum.value();
+    for (int k = 0; k < 8; ++k) b[84 + k] = static_cast<char>(h >> (8 * k));
+    return b;
+  };
+  std::istringstream same(with_u32(80, 0));
+  CHECK_NOTHROW(dare::Dare<float, 2, 3>(tiny_config(2, 3)).load(same, "ok.ckpt"));
+  std::istringstream mode(with_u32(76, 3));
+  CHECK_THROWS_WITH(model.load(mode, "mode.ckpt"), Catch::Contains("inference_stats") && Catch::Contains("unknown mode 3"));
+  std::istringstream flag(with_u32(80, 0x2f01));
+  CHECK_THROWS_WITH(model.load(flag, "flag.ckpt"), Catch::Contains("optimizer_flag") && Catch::Contains("0 or 1"));
+  std::istringstream shared(with_u32(16, 2));
+  CHECK_THROWS_WITH(model.load(shared, "shared.ckpt"), Catch::Contains("shared_tables") && Catch::Contains("0 or 1"));
+}
+
 TEST_CASE("bad ids and shapes are rejected with the field named", "[models]") {
   dare::Dare<float, 2, 2> model(tiny_config(2, 2));
   OwnedBatch batch(3, 7, 13, 6, 1);

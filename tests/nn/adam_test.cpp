@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <cstdint>
+#include <cstring>
 #include <sstream>
 #include <string>
 
@@ -131,6 +133,26 @@ TEST_CASE("Adam rejects state for other parameters, truncated or corrupted state
     dare::nn::Adam<double> o(a.parameters());
     CHECK_THROWS_WITH(o.load(fs, "ckpt.bin"), Catch::Contains("4-byte scalars"));
   }
+}
+
+TEST_CASE("Adam rejects a state whose step count the next step would overflow", "[nn][adam]") {
+  // Found with fuzz/nn_adam_fuzzer: t = INT64_MAX loaded, then step() overflowed it.
+  dare::nn::Linear<double> a(3, 2, "fc");
+  dare::nn::Adam<double> opt(a.parameters(), reference_options());
+  std::stringstream good;
+  opt.save(good);
+  std::string bad = good.str();
+  // Block layout: magic 8, version 4, scalar size 4, five f64 options, then the i64 step at
+  // 56; the trailing checksum is the FNV-1a of everything before it.
+  const std::int64_t t = INT64_MAX;
+  std::memcpy(&bad[56], &t, 8);
+  dare::nn::detail::Fnv1a hash;
+  hash.update(bad.data(), bad.size() - 8);
+  const std::uint64_t h = hash.value();
+  std::memcpy(&bad[bad.size() - 8], &h, 8);
+  std::istringstream in(bad);
+  CHECK_THROWS_WITH(opt.load(in, "ckpt"), Catch::Contains("adam.step") && Catch::Contains("out of range"));
+  CHECK(opt.step_count() == 0);
 }
 
 TEST_CASE("Adam checks its parameters and hyperparameters", "[nn][adam]") {

@@ -174,11 +174,12 @@ inline std::uint64_t xxh64(const void* data, std::size_t size, std::uint64_t see
     h = seed + kXxP5;
   }
   h += static_cast<std::uint64_t>(size);
-  for (; p + 8 <= end; p += 8) {
+  // Distances, not p + 8 <= end: p may be null when size is 0 (an empty vector's data()).
+  for (; end - p >= 8; p += 8) {
     h ^= xx_round(0, xx_read64(p));
     h = xx_rotl(h, 27) * kXxP1 + kXxP4;
   }
-  if (p + 4 <= end) {
+  if (end - p >= 4) {
     h ^= static_cast<std::uint64_t>(xx_read32(p)) * kXxP1;
     h = xx_rotl(h, 23) * kXxP2 + kXxP3;
     p += 4;

@@ -88,6 +88,8 @@ struct PreprocessOptions {
   /// Tmall: drop clicks whose time_stamp is not exactly 4 characters, as the reference does.
   bool tmall_four_digit_dates_only = true;
   ItemCategoryRule negative_category = ItemCategoryRule::first_seen;
+  /// Read buffer of the raw log reader, also the longest line accepted (RawLogOptions).
+  std::size_t read_buffer_bytes = std::size_t{16} << 20;
 };
 
 /// What preprocessing read and produced.
@@ -271,6 +273,7 @@ inline PreprocessResult preprocess(const std::string& input, RawFormat format,
   RawLogOptions read_options;
   read_options.skip_malformed = options.skip_malformed;
   read_options.tmall_four_digit_dates_only = options.tmall_four_digit_dates_only;
+  read_options.buffer_bytes = options.read_buffer_bytes;
   const RawLogReader reader(input, format, read_options);
 
   // ---- pass 1: id maps, clicks per user, click counts and category per item ----------------

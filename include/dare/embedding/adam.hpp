@@ -243,7 +243,8 @@ class TableAdam : public detail::TableOptimizerBase<Scalar, Dim> {
     options.beta2 = detail::read_hyper(r, "beta2", 0.0, 1.0);
     options.eps = detail::read_hyper(r, "eps", 0.0, HUGE_VAL);
     const std::uint64_t step = r.u64("step");
-    if (step > static_cast<std::uint64_t>(INT64_MAX)) r.fail("step", "step count out of range");
+    // INT64_MAX too: the next step() could not count itself (signed overflow).
+    if (step >= static_cast<std::uint64_t>(INT64_MAX)) r.fail("step", "step count out of range");
     r.require_remaining(2 * this->block_bytes() + sizeof(std::uint64_t), "m");
     AlignedVector<Scalar> m = this->read_rows(r, "m");
     AlignedVector<Scalar> v = this->read_rows(r, "v", true);

@@ -937,6 +937,7 @@ class TwoStageModel {
       throw FormatError(name, 0, "scalar_size", detail::concat("checkpoint holds ", scalar, "-byte scalars, the model uses ", sizeof(Scalar)));
     }
     const auto shared = r.u32("shared_tables");
+    if (shared > 1) r.fail("shared_tables", detail::concat("flag is ", shared, ", expected 0 or 1"));
     if ((shared != 0) != kShared) {
       throw FormatError(name, 0, "shared_tables", detail::concat("checkpoint is a ", shared ? "twin" : "dare", " model, this model is ", Tables::name));
     }
@@ -950,10 +951,12 @@ class TwoStageModel {
     }
     const auto stats = r.u32("inference_stats");
     if (stats > static_cast<std::uint32_t>(nn::InferenceStats::Precise)) {
-      throw FormatError(name, 0, "inference_stats", detail::concat("unknown mode ", stats, " (0 running, 1 batch, 2 precise)"));
+      r.fail("inference_stats", detail::concat("unknown mode ", stats, " (0 running, 1 batch, 2 precise)"));
     }
     inference_stats_ = static_cast<nn::InferenceStats>(stats);
-    const bool has_opt = r.u32("optimizer_flag") != 0;
+    const auto opt_flag = r.u32("optimizer_flag");
+    if (opt_flag > 1) r.fail("optimizer_flag", detail::concat("flag is ", opt_flag, ", expected 0 or 1"));
+    const bool has_opt = opt_flag != 0;
     r.verify_checksum();
     for_each_table([&](auto& t) {
       using Table = std::decay_t<decltype(t)>;

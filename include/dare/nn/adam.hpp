@@ -159,6 +159,7 @@ class Adam {
     o.weight_decay = r.template pod<double>("adam.weight_decay");
     const auto t = r.template pod<std::int64_t>("adam.step");
     if (t < 0) r.fail("adam.step", ::dare::detail::concat("negative step count ", t));
+    if (t == INT64_MAX) r.fail("adam.step", "step count out of range (the next step would overflow it)");
     const auto count = r.template pod<std::uint64_t>("adam.parameter count");
     if (count != params_.size()) {
       r.fail("adam.parameter count", ::dare::detail::concat("the file has state for ", count,

@@ -1,0 +1,29 @@
+// libFuzzer harness: the whole model checkpoint, TwoStageModel::load(std::istream&, name)
+// (dare/models/two_stage_model.hpp), into a small DARE and a small TWIN model (see
+// fuzz_util.hpp); a checkpoint that loads must save back to the same bytes and the model
+// must then score a history.
+#include "checkpoint_harness.hpp"
+#include "dare/models/two_stage_model.hpp"
+
+namespace {
+template <class Model>
+void fuzz_model(const dare::ModelConfig& config, const std::uint8_t* data, std::size_t size) {
+  dare::fuzz::fuzz_record(data, size, [&](std::istream& is) {
+    Model model(config);
+    model.load(is, "fuzz");
+    std::ostringstream os;
+    model.save(os, model.has_optimizer());
+    const dare::Id items[3] = {1, 2, 5};
+    const dare::Id cats[3] = {1, 2, 2};
+    float probabilities[2];
+    model.score_candidates(items, cats, 3, items, cats, 2, probabilities);
+    return os.str();
+  });
+}
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  fuzz_model<dare::fuzz::SmallDare>(dare::fuzz::small_model_config(), data, size);
+  fuzz_model<dare::fuzz::SmallTwin>(dare::fuzz::small_twin_config(), data, size);
+  return 0;
+}
