@@ -390,12 +390,13 @@ TEST_CASE("a checkpoint file with trailing bytes, a NaN weight or an oversized t
   CHECK_THROWS_WITH(other.load(path), Catch::Contains(path) && Catch::Contains("unexpected data after the end"));
   std::remove(path.c_str());
 
-  // The model header is 88 bytes; the first table's rows field follows its magic, version and
-  // scalar size. 2^31 rows where the model has num_items: refused before any allocation,
+  // The model header is 92 bytes (magic, three u32, seven u64 sizes, two u32, checksum); the
+  // first table's rows field follows its magic, version and scalar size. 2^31 rows where the model has num_items: refused before any allocation,
   // even from a stream that cannot tell its length.
+  const std::size_t header = 92;
   std::string huge = bytes;
   const std::uint64_t rows = std::uint64_t{1} << 31;
-  std::memcpy(&huge[88 + 16], &rows, 8);
+  std::memcpy(&huge[header + 16], &rows, 8);
   std::istringstream in(huge);
   try {
     other.load(in, "pipe");
@@ -407,13 +408,13 @@ TEST_CASE("a checkpoint file with trailing bytes, a NaN weight or an oversized t
   // A NaN in a table (with a valid checksum: the table record hashes its own bytes).
   std::string nan = bytes;
   const float value = std::numeric_limits<float>::quiet_NaN();
-  const std::size_t payload = 88 + 32;  // the first table's first value
+  const std::size_t payload = header + 32;  // the first table's first value
   std::memcpy(&nan[payload], &value, 4);
   const std::uint64_t table_bytes = 32 + static_cast<std::uint64_t>(config.num_items) * 2 * 4;
   dare::detail::Checksum sum;
-  sum.update(reinterpret_cast<const unsigned char*>(nan.data()) + 88 + 8, table_bytes - 8);
+  sum.update(reinterpret_cast<const unsigned char*>(nan.data()) + header + 8, table_bytes - 8);
   const std::uint64_t h = sum.value();
-  std::memcpy(&nan[88 + table_bytes], &h, 8);
+  std::memcpy(&nan[header + table_bytes], &h, 8);
   std::istringstream nan_in(nan);
   CHECK_THROWS_WITH(other.load(nan_in, "nan.ckpt"), Catch::Contains("'payload'") && Catch::Contains("nan"));
 
