@@ -19,20 +19,8 @@ all=(raw_log_taobao raw_log_tmall preprocess dataset embedding_table sgd adagrad
 harnesses=("$@")
 [ ${#harnesses[@]} -gt 0 ] || harnesses=("${all[@]}")
 
-# clang 14 and its libFuzzer runtime (Debian 12 packages); the rest comes from setup.sh.
-packages=(cmake make libeigen3-dev libxsimd-dev clang-14 libclang-rt-14-dev)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  echo "fuzz: installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get update -qq
-  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+# clang 14 and its libFuzzer runtime (Debian 12 packages), with what the harnesses build on.
+./scripts/setup.sh cmake make libeigen3-dev libxsimd-dev clang-14 libclang-rt-14-dev
 cxx=$(command -v clang++-14 || command -v clang++)
 
 dir=build/fuzz

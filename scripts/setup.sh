@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Installs the Debian packages dare's build, tests, examples and benchmarks need.
+# Installs the Debian packages dare's build, tests, examples and benchmarks need, or only
+# the packages named as arguments (scripts/fuzz.sh names its own).
 # Runs apt-get only when something is missing; uses sudo only when not root.
 set -euo pipefail
 
-packages=(cmake make g++ libeigen3-dev libxsimd-dev catch2 libbenchmark-dev libcli11-dev libfaiss-dev)
+packages=("$@")
+[ ${#packages[@]} -gt 0 ] ||
+  packages=(cmake make g++ libeigen3-dev libxsimd-dev catch2 libbenchmark-dev libcli11-dev libfaiss-dev)
 
 missing=()
 for p in "${packages[@]}"; do
