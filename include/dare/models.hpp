@@ -1,6 +1,8 @@
 // dare/models.hpp — every public header of the models layer.
 #pragma once
 
-#include "dare/models/dare.hpp"
-#include "dare/models/twin.hpp"
-#include "dare/models/two_stage_model.hpp"
+#include "dare/models/embedding_layout.hpp"
+#include "dare/models/scorers.hpp"
+#include "dare/models/selectors.hpp"
+#include "dare/models/sequence_model.hpp"
+#include "dare/models/zoo.hpp"

@@ -36,7 +36,7 @@ TEMPLATE_TEST_CASE("aggregation is the weighted sum of rows and TR its product w
   CHECK(tr[0] == 4.0);
   CHECK(tr[1] == 10.0);
   CHECK(tr[2] == -6.0);
-  // TR equals Σ w_i (r_i ⊙ v) (DESIGN §1.3).
+  // TR equals Σ w_i (r_i ⊙ v) (docs/design.md §1.3).
   for (int c = 0; c < 3; ++c) CHECK(tr[c] == Approx(w[0] * rows[c] * v[c] + w[1] * rows[4 + c] * v[c]));
 
   // Without TR, and with no rows.

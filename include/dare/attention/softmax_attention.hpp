@@ -3,7 +3,7 @@
 //
 // Design. A key is `[k_sem | k_time]`, `sem_dim + time_dim` wide, and the score of key j is
 //   s_j = <q_sem, k_sem_j> / sqrt(sem_dim) + <q_time, k_time_j> / sqrt(time_dim)
-// (DESIGN §1), computed as the reference does: two dot products, each divided by its own
+// (docs/design.md §1.1), computed as the reference does: two dot products, each divided by its own
 // scale, then added. Padded positions are not scored; they get the reference's sentinel
 // -2^32+1, and the softmax runs over all n positions exactly like torch.softmax over the
 // masked scores (so a padded position weighs exp(sentinel - max), which is 0 whenever one

@@ -2,7 +2,7 @@
 // the target-aware representation (TR), with gradients.
 //
 // Design. u = Σ_i w_i r_i over the kept behaviours' representation rows, and the TR feature
-// tr = v ⊙ u with the target's representation v (DESIGN §1.3; it equals Σ_i w_i (r_i ⊙ v)
+// tr = v ⊙ u with the target's representation v (docs/design.md §1.3; it equals Σ_i w_i (r_i ⊙ v)
 // but costs one product per component instead of one per row). The model concatenates
 // [v, u, tr] as the prediction head's input, so the backward pass takes the upstream
 // gradients of u and tr separately and folds them into one vector

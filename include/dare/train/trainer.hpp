@@ -1,6 +1,6 @@
 // dare/train/trainer.hpp — the reference training protocol over a dataset file.
 //
-// Design. Training follows DESIGN §1: Adam, mini-batches of the shuffled training split,
+// Design. Training follows docs/design.md §1.6: Adam, mini-batches of the shuffled training split,
 // validation every `eval_interval` steps (and at the end), the best model on validation AUC
 // kept, its test metrics reported. The reference validates every 150 steps, about 1% of an
 // epoch on the real logs (16,600 steps each on Taobao); on a small dataset that would mean
@@ -55,7 +55,7 @@
 #include "dare/core/error.hpp"
 #include "dare/data/batch.hpp"
 #include "dare/data/dataset.hpp"
-#include "dare/models/two_stage_model.hpp"
+#include "dare/models/zoo.hpp"
 #include "dare/train/metrics.hpp"
 
 namespace dare {
@@ -118,7 +118,7 @@ inline ModelConfig model_config_for(const Dataset& data, Index att_dim, Index re
   return c;
 }
 
-/// Metrics of a model on one split (DESIGN §2).
+/// Metrics of a model on one split (docs/design.md §2).
 struct EvalMetrics {
   double auc = 0;
   double gauc = 0;          ///< per-user AUC weighted by sample count
@@ -169,7 +169,7 @@ struct TrainResult {
   bool forced_final_validation = false;
 };
 
-/// Trains `Model` (a TwoStageModel) on a dataset by the reference protocol.
+/// Trains `Model` (a SequenceModel) on a dataset by the reference protocol.
 template <class Model>
 class Trainer {
  public:

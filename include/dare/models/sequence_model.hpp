@@ -1,0 +1,1170 @@
+// dare/models/sequence_model.hpp — the long-sequence CTR model of the TWIN family, composed
+// from an embedding layout, a selector and a scorer.
+//
+// Design. A sample is a left-padded window of L behaviours (item, category; the behaviour at
+// window index j has time id L - j) and a target (item, category, time id 0). Every id is
+// embedded in the role it plays (docs/design.md §1, §3):
+//
+//   logits     s_j = Scorer(q, k_j) for the target's attention query q and the history's
+//              attention keys (padded positions at the sentinel -2^32+1);
+//   selection  the positions the Selector keeps (top K, the hard search, or all);
+//   attention  w = softmax of the kept logits (attention/softmax_attention.hpp);
+//   aggregate  u = Σ w_k r_k over the kept representation rows, TR = v ⊙ u
+//              (attention/target_aggregation.hpp);
+//   predict    [v, u, v ⊙ u] (or [v, u] with target_aware off) → BatchNorm → Linear 200 →
+//              PReLU → Linear 80 → PReLU → Linear 2;
+//   auxiliary  the same features over the attention the selector names for it (every
+//              position for the soft search), its own head (BatchNorm → Linear 200 → PReLU →
+//              Linear 2), loss added with weight 1.
+//
+// The policies (each its own header):
+// * Embedding (models/embedding_layout.hpp): which table set each role reads, optional
+//   per-role projections. The model gathers rows and routes gradients by that map.
+// * Selector (models/selectors.hpp): TopKSearch, HardSearch, FullAttention.
+// * Scorer (models/scorers.hpp): DotScorer (split scale; the hard search's reference scale),
+//   MlpScorer (DIN's attention unit; a model with it has no time field).
+// models/zoo.hpp names the Table 1 combinations (Dare, Twin, TwinHard, TwinProj, TwinNoTR,
+// Twin4E, Din).
+//
+// Two things keep the per-sample work small. Time ids are the same for every sample (window
+// index j always has time id L - j, the target 0), so the time rows, keys and values — and
+// the dot scorer's time term — are computed once per batch. And every buffer a sample needs
+// lives in per-worker scratch, so a training step allocates nothing once the batch size is
+// fixed; a window equal to the worker's previous one (a positive and its negatives) is not
+// gathered again.
+//
+// Parallelism: samples of a batch are split over `threads` workers, each with its own
+// scratch and gradient accumulators, merged before the optimizer step. The two MLP heads run
+// on the whole batch (their BatchNorm needs batch statistics).
+//
+// Inference statistics. The main head's input BatchNorm normalises, outside training, with
+// the statistics `set_inference_stats` names (nn/batch_norm.hpp): the running average
+// (Running), each predict() batch's own (Batch), or population statistics recomputed with
+// frozen parameters by begin/accumulate/end_head_statistics (Precise). Serving one user
+// (score_candidates) always uses the stored statistics, so a candidate's score does not
+// depend on the other candidates; a model meant for serving should have Precise statistics.
+//
+// Serving runs the soft search of all candidates against the history at once with
+// search/multi_search.hpp when the scorer is a dot product: the keys carry their time part
+// and the queries are scaled by the scorer's scales, so one plain dot product is the logit.
+// Other combinations score candidates one at a time, through the training path's code.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <istream>
+#include <memory>
+#include <ostream>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+#include <Eigen/Core>
+
+#include "dare/attention/softmax_attention.hpp"
+#include "dare/attention/target_aggregation.hpp"
+#include "dare/core/aligned.hpp"
+#include "dare/core/config.hpp"
+#include "dare/core/error.hpp"
+#include "dare/core/extent.hpp"
+#include "dare/core/parallel.hpp"
+#include "dare/embedding/adam.hpp"
+#include "dare/embedding/binary_io.hpp"
+#include "dare/embedding/embedding_table.hpp"
+#include "dare/embedding/sparse_grad.hpp"
+#include "dare/models/embedding_layout.hpp"
+#include "dare/models/scorers.hpp"
+#include "dare/models/selectors.hpp"
+#include "dare/nn/adam.hpp"
+#include "dare/nn/linear.hpp"
+#include "dare/nn/loss.hpp"
+#include "dare/nn/mlp.hpp"
+#include "dare/nn/parameter.hpp"
+#include "dare/search/multi_search.hpp"
+
+namespace dare {
+
+/// Sizes and hyper-parameters of a sequence model. Defaults are the reference settings.
+struct ModelConfig {
+  Index num_items = 0;      ///< rows of the item tables (largest item id + 1)
+  Index num_cats = 0;       ///< rows of the category tables
+  Index num_times = 2000;   ///< rows of the time (position) tables
+  Index att_dim = 16;       ///< attention width per field (A)
+  Index repr_dim = 16;      ///< representation width per field (R); shared layouts: = att_dim
+  Index max_len = 200;      ///< history window L
+  Index top_k = 20;         ///< behaviours kept by the search, K
+  std::vector<Index> hidden = {200, 80};  ///< main head hidden sizes
+  std::vector<Index> aux_hidden = {200};  ///< auxiliary head hidden sizes
+  bool aux_loss = true;     ///< train the auxiliary head
+  /// The target-aware feature v ⊙ u in both heads' inputs (off: TWIN w/o TR, [v, u]).
+  bool target_aware = true;
+  Index scorer_hidden = 36; ///< hidden width of the MLP scorer (DIN)
+  double init_sigma = 0.01; ///< N(0, σ) for embeddings, Linear weights and projections
+  /// The public reference's initialisation: BatchNorm γ and the PReLU slopes are drawn
+  /// N(0, σ) too (every parameter whose name lacks "bias"). Off: the layers' own defaults,
+  /// γ = 1 and slope 0.1. On by default: on the built-in synthetic log it raised TWIN's test
+  /// AUC from 0.889 to 0.911 and DARE's from 0.908 to 0.912 (3 seeds, README).
+  bool reference_init = true;
+  std::uint64_t seed = 1;   ///< initialisation seed
+};
+
+/// Optimizer settings (reference: Adam, lr 0.01, L2 1e-6 on non-embedding non-bias weights).
+struct OptimizerConfig {
+  double lr = 0.01;
+  double l2 = 1e-6;
+  AdamMode embedding_mode = AdamMode::Dense;  ///< Dense = torch.optim.Adam; Lazy = SparseAdam
+  /// The public reference's L2: a loss term l2·Σp² over every dense parameter whose name
+  /// lacks "bias" (BatchNorm γ and PReLU slopes too), so the gradient term is 2·l2·p. Off:
+  /// l2·p on the Linear weights and projections only. On by default, with reference_init.
+  bool reference_l2 = true;
+};
+
+/// A batch of samples as the model reads it (views, not owned). Histories are size x max_len,
+/// row-major, left-padded with id 0, most recent behaviour last.
+struct SequenceBatch {
+  Index size = 0;
+  Index max_len = 0;
+  const Id* hist_item = nullptr;
+  const Id* hist_cat = nullptr;
+  const Id* target_item = nullptr;
+  const Id* target_cat = nullptr;
+  const int* label = nullptr;  ///< 0/1 per sample; needed for training and loss only
+};
+
+/// Losses of one training step (means over the batch).
+struct StepLoss {
+  double main = 0;
+  double aux = 0;
+  double total() const noexcept { return main + aux; }
+};
+
+namespace detail {
+constexpr int times(int k, int d) noexcept { return d == Dynamic ? Dynamic : k * d; }
+
+/// The Table 1 name of a policy combination, or "" for one the paper does not have.
+constexpr const char* zoo_name(std::uint32_t layout, std::uint32_t selector, std::uint32_t scorer,
+                               bool target_aware) noexcept {
+  constexpr std::uint32_t dot = DotScorer<SplitScale>::kId, hard_dot = DotScorer<HardSearchScale>::kId;
+  if (layout == Decoupled<1, 1>::kId && selector == TopKSearch::kId && scorer == dot) {
+    return target_aware ? "dare" : "dare-notr";
+  }
+  if (layout == Shared<1>::kId && selector == TopKSearch::kId && scorer == dot) {
+    return target_aware ? "twin" : "twin-notr";
+  }
+  if (!target_aware) return "";
+  if (layout == Shared<1>::kId && selector == HardSearch::kId && scorer == hard_dot) return "twin-hard";
+  if (layout == Projected<1>::kId && selector == TopKSearch::kId && scorer == dot) return "twin-proj";
+  if (layout == FourTables<1, 1>::kId && selector == TopKSearch::kId && scorer == dot) return "twin-4e";
+  if (layout == Shared<1>::kId && selector == TopKSearch::kId && scorer == MlpScorer::kId) return "din";
+  return "";
+}
+}  // namespace detail
+
+/// The composed sequence model; see the header note. `Embedding` fixes the per-field widths
+/// A and R (each a number or `Dynamic`, then taken from the config).
+template <class Scalar, class Embedding, class Selector = TopKSearch, class Scorer = DotScorer<>>
+class SequenceModel {
+ public:
+  static constexpr int AttDim = Embedding::kAttDim;
+  static constexpr int ReprDim = Embedding::kReprDim;
+  /// One table set serves attention and representation (TWIN, its projection, DIN).
+  static constexpr bool kShared = Embedding::kReprSets == 0;
+  static_assert(!kShared || AttDim == ReprDim, "a shared table needs equal attention and representation widths");
+  static constexpr int kSemDim = detail::times(2, AttDim);  // query and key width (item, category)
+  using ScorerImpl = typename Scorer::template Impl<Scalar, kSemDim>;
+  static constexpr bool kUsesTime = ScorerImpl::kUsesTime;
+  static constexpr int kFields = kUsesTime ? 3 : 2;
+  static constexpr int kAttTables = Embedding::kAttSets * kFields;
+  static constexpr int kReprTables = Embedding::kReprSets * kFields;
+  /// Serving searches all candidates at once (MultiSearch) when the logit is a dot product.
+  static constexpr bool kBatchedSearch =
+      std::is_same_v<Selector, TopKSearch> && std::is_same_v<Scorer, DotScorer<SplitScale>>;
+
+  using scalar_type = Scalar;
+  using embedding_type = Embedding;
+  using selector_type = Selector;
+  using scorer_type = Scorer;
+  using Matrix = nn::Matrix<Scalar>;
+  using AttTable = EmbeddingTable<Scalar, AttDim>;
+  using ReprTable = EmbeddingTable<Scalar, ReprDim>;
+  using AttGrad = SparseGrad<Scalar, AttDim>;
+  using ReprGrad = SparseGrad<Scalar, ReprDim>;
+
+  explicit SequenceModel(const ModelConfig& config)
+      : config_(checked(config)),
+        A_(config.att_dim, "att_dim"),
+        R_(config.repr_dim, "repr_dim"),
+        scorer_(config.att_dim, config.scorer_hidden),
+        main_(feature_width(), config.hidden, 2, head_options("main")),
+        aux_(feature_width(), config.aux_hidden, 2, head_options("aux")),
+        aggregation_(value_width()) {
+    const auto sigma = static_cast<Scalar>(config.init_sigma);
+    const std::uint64_t s = config.seed;
+    // Seeds: set 0's attention fields s+1.., representation fields s+4.., heads s+7, s+8.
+    for (int set = 0; set < Embedding::kAttSets; ++set) {
+      for (int f = 0; f < kFields; ++f) {
+        att_tables_.emplace_back(field_rows(f), config.att_dim);
+        att_tables_.back().init_normal(sigma, s + 1 + static_cast<std::uint64_t>(f + 100 * set));
+      }
+    }
+    for (int set = 0; set < Embedding::kReprSets; ++set) {
+      for (int f = 0; f < kFields; ++f) {
+        repr_tables_.emplace_back(field_rows(f), config.repr_dim);
+        repr_tables_.back().init_normal(sigma, s + 4 + static_cast<std::uint64_t>(f + 100 * set));
+      }
+    }
+    if constexpr (Embedding::kProjected) {
+      for (Role r : kRoles) {
+        for (int f = 0; f < kFields; ++f) {
+          const Index d = is_attention(r) ? A_ : R_;
+          proj_.emplace_back(std::string("proj.") + to_string(r) + "." + field_name(f), d, d, true);
+          nn::detail::fill_normal(proj_.back().value, config.init_sigma,
+                                  s + 200 + static_cast<std::uint64_t>(3 * static_cast<int>(r) + f));
+        }
+      }
+    }
+    if (config.reference_init) {
+      main_.init_normal_all_weights(sigma, s + 7);
+      aux_.init_normal_all_weights(sigma, s + 8);
+    } else {
+      main_.init_normal(sigma, s + 7);
+      aux_.init_normal(sigma, s + 8);
+    }
+    scorer_.init(sigma, s + 300, config.reference_init);
+    set_threads(1);
+  }
+
+  // ---- introspection -----------------------------------------------------------------------
+  const ModelConfig& config() const noexcept { return config_; }
+  Index att_dim() const noexcept { return A_; }
+  Index repr_dim() const noexcept { return R_; }
+  /// Width of one behaviour's representation [item | category (| time)]: fields × R.
+  Index value_width() const noexcept { return kFields * config_.repr_dim; }
+  /// Width of the head input: [v, u, v ⊙ u] (3 × value width) or [v, u] without TR.
+  Index feature_width() const noexcept { return (config_.target_aware ? 3 : 2) * value_width(); }
+  /// The model's kind: its Table 1 name (dare, twin, twin-hard, twin-proj, twin-notr,
+  /// twin-4e, din) or, for another combination, "layout/selector/scorer[/notr]".
+  std::string kind() const { return kind_name(config_.target_aware); }
+  static std::string kind_name(bool target_aware) {
+    const char* zoo = detail::zoo_name(Embedding::kId, Selector::kId, Scorer::kId, target_aware);
+    if (*zoo != '\0') return zoo;
+    return std::string(Embedding::kName) + "/" + Selector::kName + "/" + Scorer::kName +
+           (Scorer::kId == DotScorer<HardSearchScale>::kId ? "-hard-scale" : "") + (target_aware ? "" : "/notr");
+  }
+
+  /// The table of `field` that role `R` reads (for the shared layouts one object serves
+  /// several roles).
+  template <Role R>
+  decltype(auto) table(int field) {
+    check_field(field);
+    if constexpr (is_attention(R) || kShared) {
+      return (att_tables_[static_cast<std::size_t>(set_of(R) * kFields + field)]);
+    } else {
+      return (repr_tables_[static_cast<std::size_t>(set_of(R) * kFields + field)]);
+    }
+  }
+  template <Role R>
+  const auto& table(int field) const {
+    return const_cast<SequenceModel&>(*this).template table<R>(field);
+  }
+  /// The gradient of that table from the last forward_backward (sum over the roles it serves).
+  template <Role R>
+  const auto& table_grad(int field) const {
+    check_field(field);
+    return const_cast<SequenceModel&>(*this).template grad_of<R>(const_cast<Grads&>(grads_[0]), field);
+  }
+  /// Calls fn(table, gradient of the last forward_backward, name) for every table, attention
+  /// sets first; names are "<set>.<field>", e.g. "attention.item".
+  template <class Fn>
+  void for_each_table(Fn&& fn) {
+    for (int i = 0; i < kAttTables; ++i) {
+      fn(att_tables_[static_cast<std::size_t>(i)], grads_[0].att[static_cast<std::size_t>(i)],
+         std::string(Embedding::kAttSetNames[static_cast<std::size_t>(i / kFields)]) + "." + field_name(i % kFields));
+    }
+    for (int i = 0; i < kReprTables; ++i) {
+      fn(repr_tables_[static_cast<std::size_t>(i)], grads_[0].repr[static_cast<std::size_t>(i)],
+         std::string(Embedding::kReprSetNames[static_cast<std::size_t>(i / kFields)]) + "." + field_name(i % kFields));
+    }
+  }
+  nn::Mlp<Scalar>& main_head() noexcept { return main_; }
+  nn::Mlp<Scalar>& aux_head() noexcept { return aux_; }
+  ScorerImpl& scorer() noexcept { return scorer_; }
+
+  /// Both heads' parameters.
+  std::vector<nn::Parameter<Scalar>*> head_parameters() {
+    auto p = main_.parameters();
+    auto q = aux_.parameters();
+    p.insert(p.end(), q.begin(), q.end());
+    return p;
+  }
+  /// Every dense parameter: both heads, then the projections, then the scorer's.
+  std::vector<nn::Parameter<Scalar>*> parameters() {
+    auto p = head_parameters();
+    for (auto& q : proj_) p.push_back(&q);
+    for (auto* q : scorer_.parameters()) p.push_back(q);
+    return p;
+  }
+
+  /// Number of worker threads used by training and batch prediction.
+  void set_threads(int threads) {
+    DARE_CHECK_ARG(threads >= 1, "threads must be at least 1, got ", threads);
+    threads_ = threads;
+    while (static_cast<int>(work_.size()) < threads) work_.emplace_back(*this);
+    while (static_cast<int>(grads_.size()) < threads) grads_.emplace_back(*this);
+  }
+  int threads() const noexcept { return threads_; }
+
+  // ---- training ----------------------------------------------------------------------------
+
+  /// Forward and backward pass of one batch in training mode: returns the losses and leaves
+  /// the gradients of every table (sparse) and dense parameter (zeroed first) in place for
+  /// `step`. `prob` (optional) receives the main head's click probability per sample.
+  StepLoss forward_backward(const SequenceBatch& batch, Scalar* prob = nullptr) {
+    check_batch(batch, true);
+    const Index B = batch.size;
+    prepare_batch(B);
+    main_.set_training(true);
+    aux_.set_training(true);
+    prepare_time();
+
+    parallel_for(threads_, B, [&](int w, Index begin, Index end) {
+      work_[w].cached = false;
+      for (Index s = begin; s < end; ++s) sample_forward(work_[w], batch, s, true);
+    });
+
+    StepLoss loss;
+    for (auto* p : parameters()) p->grad.setZero();
+    main_.forward(x_main_, logits_main_);
+    loss.main = loss_.forward_backward(logits_main_, batch.label, dlogits_main_, prob);
+    main_.backward(dlogits_main_, &dx_main_);
+    if (config_.aux_loss) {
+      aux_.forward(Selector::kAuxAttendsAll ? x_aux_ : x_main_, logits_aux_);
+      loss.aux = loss_.forward_backward(logits_aux_, batch.label, dlogits_aux_);
+      aux_.backward(dlogits_aux_, &dx_aux_);
+      // The auxiliary head saw the main features: its gradient takes the main path.
+      if constexpr (!Selector::kAuxAttendsAll) dx_main_ += dx_aux_;
+    }
+
+    parallel_for(threads_, B, [&](int w, Index begin, Index end) {
+      Grads& g = grads_[w];
+      g.clear();
+      work_[w].cached = false;
+      for (Index s = begin; s < end; ++s) sample_backward(work_[w], g, batch, s);
+    });
+    finish_gradients();
+    return loss;
+  }
+
+  /// Creates the optimizers (call once before the first `step`, again to change settings).
+  void configure_optimizer(const OptimizerConfig& opt) {
+    opt_config_ = opt;
+    AdamOptions table_options;
+    table_options.lr = opt.lr;
+    att_adam_.clear();
+    repr_adam_.clear();
+    for (auto& t : att_tables_) att_adam_.push_back(std::make_unique<TableAdam<Scalar, AttDim>>(t, table_options, opt.embedding_mode));
+    for (auto& t : repr_tables_) repr_adam_.push_back(std::make_unique<TableAdam<Scalar, ReprDim>>(t, table_options, opt.embedding_mode));
+    main_.decay_all_weights(opt.reference_l2);
+    aux_.decay_all_weights(opt.reference_l2);
+    scorer_.decay_all_weights(opt.reference_l2);
+    nn::AdamOptions dense;
+    dense.lr = opt.lr;
+    dense.weight_decay = opt.reference_l2 ? 2 * opt.l2 : opt.l2;
+    dense_adam_ = std::make_unique<nn::Adam<Scalar>>(parameters(), dense);
+  }
+  bool has_optimizer() const noexcept { return dense_adam_ != nullptr; }
+
+  /// One optimizer step with the gradients of the last forward_backward.
+  void step() {
+    DARE_CHECK_ARG(dense_adam_ != nullptr, "configure_optimizer must be called before step");
+    const Grads& g = grads_[0];
+    for (std::size_t i = 0; i < att_adam_.size(); ++i) att_adam_[i]->step(g.att[i]);
+    for (std::size_t i = 0; i < repr_adam_.size(); ++i) repr_adam_[i]->step(g.repr[i]);
+    dense_adam_->step();
+  }
+
+  /// Learning rate of every optimizer (for schedules).
+  void set_lr(double lr) {
+    opt_config_.lr = lr;
+    for (auto& a : att_adam_) a->set_lr(lr);
+    for (auto& a : repr_adam_) a->set_lr(lr);
+    if (dense_adam_) dense_adam_->set_lr(lr);
+  }
+
+  // ---- inference ---------------------------------------------------------------------------
+
+  /// The statistics the main head's BatchNorm normalises with in predict (see the header
+  /// note). A new model uses Running; checkpoints record the mode.
+  void set_inference_stats(nn::InferenceStats stats) noexcept { inference_stats_ = stats; }
+  nn::InferenceStats inference_stats() const noexcept { return inference_stats_; }
+
+  /// Click probability of every sample (inference mode: no auxiliary head, no gradients;
+  /// BatchNorm statistics as inference_stats says, so with Batch the batch needs at least
+  /// two samples and each probability depends on the whole batch).
+  void predict(const SequenceBatch& batch, Scalar* prob) {
+    head_inputs(batch);
+    main_.set_training(false);
+    main_.set_inference_stats(inference_stats_);
+    main_.forward(x_main_, logits_main_);
+    nn::SoftmaxCrossEntropy<Scalar>::positive_probability(logits_main_, prob);
+  }
+
+  /// Population statistics of the main head's input (Precise inference): begin, accumulate
+  /// any number of batches, end, which writes the exact mean and unbiased variance of every
+  /// accumulated head input into the BatchNorm's stored statistics. Parameters are not
+  /// changed; only the main head is estimated (the auxiliary one is used in training only).
+  void begin_head_statistics() { main_.batch_norm().begin_population(); }
+  void accumulate_head_statistics(const SequenceBatch& batch) {
+    head_inputs(batch);
+    main_.batch_norm().accumulate_population(x_main_);
+  }
+  void end_head_statistics() { main_.batch_norm().end_population(); }
+
+  /// The main head's input of every sample of the last forward pass (one column per sample,
+  /// feature_width() rows), before its BatchNorm.
+  const Matrix& head_input() const noexcept { return x_main_; }
+
+  /// Scores one user's history against `m` candidate targets (serving). The history is `len`
+  /// behaviours, oldest first (len <= max_len; it is left-padded to the window). It is
+  /// gathered and embedded once; see the header note for how the candidates are searched.
+  void score_candidates(const Id* hist_item, const Id* hist_cat, Index len, const Id* cand_item,
+                        const Id* cand_cat, Index m, Scalar* prob) {
+    const Index L = config_.max_len;
+    DARE_CHECK_ARG(len >= 0 && len <= L, "history length ", len, " must be in [0, ", L, "]");
+    DARE_CHECK_ARG(m >= 0, "candidate count must be non-negative, got ", m);
+    for (Index i = 0; i < len; ++i) {
+      check_id(config_.num_items, hist_item[i], "history item", i);
+      check_id(config_.num_cats, hist_cat[i], "history category", i);
+    }
+    for (Index i = 0; i < m; ++i) {
+      check_id(config_.num_items, cand_item[i], "candidate item", i);
+      check_id(config_.num_cats, cand_cat[i], "candidate category", i);
+    }
+    if (m == 0) return;
+    Work& w = work_[0];
+    serve_items_.assign(static_cast<std::size_t>(L), Id{0});
+    serve_cats_.assign(static_cast<std::size_t>(L), Id{0});
+    std::copy(hist_item, hist_item + len, serve_items_.begin() + (L - len));
+    std::copy(hist_cat, hist_cat + len, serve_cats_.begin() + (L - len));
+    SequenceBatch one;
+    one.size = 1;
+    one.max_len = L;
+    one.hist_item = serve_items_.data();
+    one.hist_cat = serve_cats_.data();
+    w.cached = false;
+    gather_history(w, one, 0);
+
+    prepare_batch(m);
+    main_.set_training(false);
+    main_.set_inference_stats(nn::InferenceStats::Running);  // the stored statistics
+    prepare_time();
+    if constexpr (kBatchedSearch) {
+      // Keys [k_sem | k_time] and queries [q_sem · s_sem | q_time · s_time]: one dot product.
+      const Index sem = 2 * A_;
+      const Index width = 3 * A_;
+      const Index stride = aligned_stride<Scalar>(width);
+      serve_keys_.resize(static_cast<std::size_t>(L * stride));
+      for (Index j = 0; j < L; ++j) {
+        Scalar* k = serve_keys_.data() + j * stride;
+        copy_row(w.keys.data() + j * w.sem_stride, sem, k);
+        copy_row(time_keys_.data() + j * A_, A_, k + sem);
+      }
+      serve_queries_.resize(static_cast<std::size_t>(m * stride));
+      const Scalar ss = scorer_.semantic_scale(), ts = scorer_.time_scale();
+      for (Index c = 0; c < m; ++c) {
+        Scalar* q = serve_queries_.data() + c * stride;
+        target(w, cand_item[c], cand_cat[c]);
+        copy_row(w.q.data(), sem, q, ss);
+        copy_row(q_time_.data(), A_, q + sem, ts);
+      }
+      const Index K = config_.top_k;
+      serve_pos_.resize(static_cast<std::size_t>(m * K));
+      serve_scores_.resize(static_cast<std::size_t>(m * K));
+      if (!search_ || search_->k() != K) search_ = std::make_unique<MultiSearch<Scalar, detail::times(3, AttDim)>>(K);
+      search_->search(serve_queries_.data(), m, stride, serve_keys_.data(), L, stride, w.valid.data(),
+                      serve_pos_.data(), serve_scores_.data(), K, width);
+      for (Index c = 0; c < m; ++c) {
+        target(w, cand_item[c], cand_cat[c]);
+        attend(w, c, serve_pos_.data() + c * K, serve_scores_.data() + c * K);
+      }
+    } else {
+      for (Index c = 0; c < m; ++c) {
+        target(w, cand_item[c], cand_cat[c]);
+        scorer_.forward(w.scorer, w.q.data(), w.keys.data(), w.sem_stride, L, time_bias_.data(), w.valid.data(),
+                        w.scores.data());
+        features(w, w.scores.data(), cand_cat[c], c, false);
+      }
+    }
+    main_.forward(x_main_, logits_main_);
+    nn::SoftmaxCrossEntropy<Scalar>::positive_probability(logits_main_, prob);
+  }
+
+  /// Number of positions the main attention keeps (K, or L for full attention).
+  Index selected_count() const noexcept { return Selector::kAllPositions ? config_.max_len : config_.top_k; }
+  /// Positions (window indices) and weights the selector kept for sample `s` of the last
+  /// forward pass, in the selector's order — for inspection and tests.
+  void selected(Index s, Index* positions, Scalar* weights) const {
+    const Index K = selected_count();
+    for (Index k = 0; k < K; ++k) {
+      positions[k] = top_pos_[static_cast<std::size_t>(s * K + k)];
+      weights[k] = top_w_[static_cast<std::size_t>(s * K + k)];
+    }
+  }
+
+  // ---- checkpoints -------------------------------------------------------------------------
+
+  /// Writes the model's kind and sizes, every table, dense parameter and BatchNorm statistic
+  /// (and, if `with_optimizer` and configured, the optimizer state).
+  void save(std::ostream& os, bool with_optimizer = true) {
+    detail::BinaryWriter w(os);
+    w.magic(kMagic);
+    w.u32(kVersion);
+    w.u32(static_cast<std::uint32_t>(sizeof(Scalar)));
+    for (std::uint32_t v : kind_ids()) w.u32(v);
+    w.u32(config_.target_aware ? 1 : 0);
+    for (Index v : shape()) w.u64(static_cast<std::uint64_t>(v));
+    w.u32(static_cast<std::uint32_t>(inference_stats_));
+    const bool opt = with_optimizer && dense_adam_ != nullptr;
+    w.u32(opt ? 1 : 0);
+    w.checksum();
+    for (const auto& t : att_tables_) t.save(os);
+    for (const auto& t : repr_tables_) t.save(os);
+    nn::save_parameters(os, parameters());
+    nn::save_parameters(os, head_buffers());
+    if (opt) {
+      for (const auto& a : att_adam_) a->save(os);
+      for (const auto& a : repr_adam_) a->save(os);
+      dense_adam_->save(os);
+    }
+    w.check("model checkpoint");
+  }
+
+  /// Reads a checkpoint written by `save` from a model of the same kind and sizes. The whole
+  /// checkpoint is read and checked into a scratch model first, so a bad file leaves this
+  /// model untouched. Optimizer state, when present, is restored too.
+  void load(std::istream& is, const std::string& name) {
+    SequenceModel scratch(config_);
+    const bool has_opt = scratch.read(is, name, opt_config_);
+    for (std::size_t i = 0; i < att_tables_.size(); ++i) std::swap(att_tables_[i], scratch.att_tables_[i]);
+    for (std::size_t i = 0; i < repr_tables_.size(); ++i) std::swap(repr_tables_[i], scratch.repr_tables_[i]);
+    copy_values(scratch.parameters(), parameters());
+    copy_values(scratch.head_buffers(), head_buffers());
+    inference_stats_ = scratch.inference_stats_;
+    if (has_opt) {
+      if (!has_optimizer()) configure_optimizer(opt_config_);
+      // Optimizers hold references to their own model's tables: move the state through a
+      // buffer rather than the objects.
+      std::stringstream buffer;
+      for (const auto& a : scratch.att_adam_) a->save(buffer);
+      for (const auto& a : scratch.repr_adam_) a->save(buffer);
+      scratch.dense_adam_->save(buffer);
+      for (auto& a : att_adam_) a->load(buffer, name);
+      for (auto& a : repr_adam_) a->load(buffer, name);
+      dense_adam_->load(buffer, name);
+    }
+  }
+
+  void save(const std::string& path, bool with_optimizer = true) {
+    detail::save_file_atomically(path, "model checkpoint", [&](std::ostream& os) { save(os, with_optimizer); });
+  }
+  /// Reads the checkpoint file `path`, which must hold nothing after the checkpoint.
+  void load(const std::string& path) {
+    detail::load_file(path, "the model checkpoint", [&](std::istream& is, const std::string& name) { load(is, name); });
+  }
+
+  SequenceModel(const SequenceModel&) = delete;
+  SequenceModel& operator=(const SequenceModel&) = delete;
+
+ private:
+  static constexpr char kMagic[9] = "DAREMODL";
+  // Version 2 added the inference statistics mode; version 3 the model kind (layout,
+  // selector, scorer, target-aware flag) and the scorer's hidden width.
+  static constexpr std::uint32_t kVersion = 3;
+  static constexpr Scalar kPadding = SoftmaxAttention<Scalar>::kPaddingScore;
+  using SelectorWorker = typename Selector::template Worker<Scalar>;
+  using ScorerWork = typename ScorerImpl::Work;
+  using ScorerGrad = typename ScorerImpl::Grad;
+
+  static constexpr int set_of(Role r) noexcept { return Embedding::kSetOf[static_cast<std::size_t>(r)]; }
+  static constexpr int proj_index(Role r, int field) noexcept { return static_cast<int>(r) * kFields + field; }
+  static void check_field(int field) {
+    DARE_CHECK_ARG(field >= 0 && field < kFields, "field ", field, " is outside [0, ", kFields, ")");
+  }
+  Index field_rows(int f) const noexcept {
+    return f == kItem ? config_.num_items : f == kCategory ? config_.num_cats : config_.num_times;
+  }
+
+  // Per-worker scratch for one sample at a time (sized once from the config).
+  struct Work {
+    explicit Work(const SequenceModel& m)
+        : sem_stride(aligned_stride<Scalar>(2 * m.A_)),
+          val_stride(aligned_stride<Scalar>(m.value_width())),
+          keys(static_cast<std::size_t>(m.config_.max_len * sem_stride)),
+          vals(static_cast<std::size_t>(m.config_.max_len * val_stride)),
+          sel(static_cast<std::size_t>(m.selected_count() * val_stride)),
+          dvals(vals.size()),
+          dsel(sel.size()),
+          scores(static_cast<std::size_t>(m.config_.max_len)),
+          ds(scores.size()),
+          dw_all(scores.size()),
+          sel_scores(static_cast<std::size_t>(m.selected_count())),
+          dw(sel_scores.size()),
+          ds_sel(sel_scores.size()),
+          sel_pos(sel_scores.size()),
+          valid(scores.size()),
+          hist_item(scores.size()),
+          hist_cat(scores.size()),
+          q(static_cast<std::size_t>(sem_stride)),
+          dq(q.size()),
+          v(static_cast<std::size_t>(val_stride)),
+          dv(v.size()),
+          proj_tmp(static_cast<std::size_t>(std::max<Index>(m.A_, m.R_))),
+          selector(m.selected_count()),
+          scorer(sem_stride) {}
+    Index sem_stride, val_stride;
+    AlignedVector<Scalar> keys, vals, sel, dvals, dsel;
+    std::vector<Scalar> scores, ds, dw_all, sel_scores, dw, ds_sel;
+    std::vector<Index> sel_pos;
+    std::vector<std::uint8_t> valid;
+    std::vector<Id> hist_item, hist_cat;  // the window whose rows keys/vals hold
+    bool cached = false;                  // keys/vals are valid for hist_item/hist_cat
+    AlignedVector<Scalar> q, dq, v, dv;
+    std::vector<Scalar> proj_tmp;
+    SelectorWorker selector;
+    ScorerWork scorer;
+  };
+
+  // Per-worker gradient accumulators. Time rows are few and dense: the dot scorer's time
+  // gradient is accumulated as Σ_samples ds_j per window index, the representation one as
+  // dense rows per time id; both become table rows in finish_gradients (worker 0 only).
+  struct Grads {
+    explicit Grads(const SequenceModel& m)
+        : scorer(m.scorer_.make_grad()),
+          time_ds(static_cast<std::size_t>(m.config_.max_len)),
+          time_query(static_cast<std::size_t>(m.A_)),
+          time_repr(static_cast<std::size_t>((m.config_.max_len + 1) * m.R_)),
+          proj_tmp(static_cast<std::size_t>(std::max<Index>(m.A_, m.R_))) {
+      for (int i = 0; i < kAttTables; ++i) att.emplace_back(m.A_);
+      for (int i = 0; i < kReprTables; ++i) repr.emplace_back(m.R_);
+      for (const auto& p : m.proj_) proj.push_back(Matrix::Zero(p.value.rows(), p.value.cols()));
+    }
+    void clear() {
+      for (auto& g : att) g.clear();
+      for (auto& g : repr) g.clear();
+      for (auto& p : proj) p.setZero();
+      scorer.clear();
+      std::fill(time_ds.begin(), time_ds.end(), Scalar(0));
+      std::fill(time_query.begin(), time_query.end(), Scalar(0));
+      std::fill(time_repr.begin(), time_repr.end(), Scalar(0));
+    }
+    std::vector<AttGrad> att;
+    std::vector<ReprGrad> repr;
+    std::vector<Matrix> proj;
+    ScorerGrad scorer;
+    std::vector<Scalar> time_ds, time_query, time_repr, proj_tmp;
+  };
+
+  template <Role R>
+  auto& grad_of(Grads& g, int field) {
+    if constexpr (is_attention(R) || kShared) {
+      return g.att[static_cast<std::size_t>(set_of(R) * kFields + field)];
+    } else {
+      return g.repr[static_cast<std::size_t>(set_of(R) * kFields + field)];
+    }
+  }
+  template <Role R>
+  Index width_of() const noexcept {
+    return is_attention(R) ? Index(A_) : Index(R_);
+  }
+
+  // out = the embedding of `id` in role R (the table row, or its projection).
+  template <Role R>
+  void embed(int field, Id id, Scalar* out) const {
+    const Scalar* row = table<R>(field).row(id);
+    const Index d = width_of<R>();
+    if constexpr (Embedding::kProjected) {
+      const Matrix& P = proj_[static_cast<std::size_t>(proj_index(R, field))].value;
+      Eigen::Map<Eigen::Matrix<Scalar, Eigen::Dynamic, 1>>(out, d).noalias() =
+          P * Eigen::Map<const Eigen::Matrix<Scalar, Eigen::Dynamic, 1>>(row, d);
+    } else {
+      copy_row(row, d, out);
+    }
+  }
+
+  // The gradient scale · dout of embed<R>(field, id) into the table (and projection).
+  template <Role R>
+  void embed_backward(Grads& g, int field, Id id, const Scalar* dout, Scalar scale) {
+    auto& grad = grad_of<R>(g, field);
+    if constexpr (Embedding::kProjected) {
+      using Vec = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
+      const Index d = width_of<R>();
+      const auto idx = static_cast<std::size_t>(proj_index(R, field));
+      const Eigen::Map<const Vec> dy(dout, d);
+      const Eigen::Map<const Vec> x(table<R>(field).row(id), d);
+      Eigen::Map<Vec> dx(g.proj_tmp.data(), d);
+      dx.noalias() = proj_[idx].value.transpose() * dy;
+      grad.add(id, g.proj_tmp.data(), scale);
+      g.proj[idx].noalias() += (scale * dy) * x.transpose();
+    } else {
+      grad.add(id, dout, scale);
+    }
+  }
+
+  static ModelConfig checked(const ModelConfig& c) {
+    DARE_CHECK_ARG(c.num_items > 0, "num_items must be positive, got ", c.num_items);
+    DARE_CHECK_ARG(c.num_cats > 0, "num_cats must be positive, got ", c.num_cats);
+    DARE_CHECK_ARG(c.max_len > 0 && c.max_len <= kMaxHistoryLength, "max_len must be from 1 to ",
+                   kMaxHistoryLength, ", got ", c.max_len);
+    DARE_CHECK_ARG(c.att_dim > 0 && c.att_dim <= kMaxEmbeddingDim, "att_dim must be from 1 to ", kMaxEmbeddingDim,
+                   ", got ", c.att_dim);
+    DARE_CHECK_ARG(c.repr_dim > 0 && c.repr_dim <= kMaxEmbeddingDim, "repr_dim must be from 1 to ",
+                   kMaxEmbeddingDim, ", got ", c.repr_dim);
+    DARE_CHECK_ARG(c.num_items <= static_cast<Index>(detail::kMaxTableRows) &&
+                       c.num_cats <= static_cast<Index>(detail::kMaxTableRows),
+                   "num_items (", c.num_items, ") and num_cats (", c.num_cats, ") must be at most 2^31");
+    const double rows = static_cast<double>(c.num_items + c.num_cats + (kUsesTime ? c.num_times : 0));
+    detail::check_fits_in_memory(
+        rows * static_cast<double>(c.att_dim * Embedding::kAttSets + c.repr_dim * Embedding::kReprSets) *
+            sizeof(Scalar) * 3,
+        detail::concat("the embedding tables and their Adam state (num_items ", c.num_items, ", num_cats ",
+                       c.num_cats, ", num_times ", c.num_times, ", att_dim ", c.att_dim, ", repr_dim ",
+                       c.repr_dim, ")"));
+    DARE_CHECK_ARG(!kUsesTime || c.num_times > c.max_len, "num_times (", c.num_times,
+                   ") must exceed max_len (", c.max_len, "): time ids run from 0 to max_len");
+    DARE_CHECK_ARG(c.top_k > 0 && c.top_k <= c.max_len, "top_k must be in [1, max_len = ", c.max_len,
+                   "], got ", c.top_k);
+    DARE_CHECK_ARG(!kShared || c.att_dim == c.repr_dim, "a shared table (", kind_name(c.target_aware),
+                   "): att_dim (", c.att_dim, ") must equal repr_dim (", c.repr_dim, ")");
+    DARE_CHECK_ARG(c.init_sigma >= 0, "init_sigma must be non-negative");
+    return c;
+  }
+
+  nn::MlpOptions head_options(const char* name) const {
+    nn::MlpOptions o;
+    o.input_batch_norm = true;
+    o.name = name;
+    return o;
+  }
+
+  std::vector<nn::Parameter<Scalar>*> head_buffers() {
+    auto p = main_.buffers();
+    auto q = aux_.buffers();
+    p.insert(p.end(), q.begin(), q.end());
+    return p;
+  }
+
+  static void check_id(Index rows, Id id, const char* field, Index where) {
+    if (id < 0 || id >= rows) {
+      detail::throw_invalid(field, " id ", id, " at position ", where, " is outside [0, ", rows, ")");
+    }
+  }
+
+  void check_batch(const SequenceBatch& b, bool need_labels) const {
+    DARE_CHECK_ARG(b.size > 0, "batch size must be positive, got ", b.size);
+    DARE_CHECK_ARG(b.max_len == config_.max_len, "batch window ", b.max_len, " differs from the model's max_len ",
+                   config_.max_len);
+    DARE_CHECK_ARG(b.hist_item && b.hist_cat && b.target_item && b.target_cat, "batch has a null id array");
+    DARE_CHECK_ARG(!need_labels || b.label, "training needs labels");
+    const Index n = b.size * b.max_len;
+    for (Index i = 0; i < n; ++i) {
+      check_id(config_.num_items, b.hist_item[i], "history item", i);
+      check_id(config_.num_cats, b.hist_cat[i], "history category", i);
+    }
+    for (Index s = 0; s < b.size; ++s) {
+      check_id(config_.num_items, b.target_item[s], "target item", s);
+      check_id(config_.num_cats, b.target_cat[s], "target category", s);
+      if (need_labels) {
+        DARE_CHECK_ARG(b.label[s] == 0 || b.label[s] == 1, "label of sample ", s, " is ", b.label[s],
+                       "; labels are 0 or 1");
+      }
+    }
+  }
+
+  // The main head's input columns of every sample, parameters frozen (no auxiliary head).
+  void head_inputs(const SequenceBatch& batch) {
+    check_batch(batch, false);
+    const Index B = batch.size;
+    prepare_batch(B);
+    prepare_time();
+    parallel_for(threads_, B, [&](int w, Index begin, Index end) {
+      work_[w].cached = false;
+      for (Index s = begin; s < end; ++s) sample_forward(work_[w], batch, s, false);
+    });
+  }
+
+  void prepare_batch(Index B) {
+    const Index F = feature_width();
+    x_main_.resize(F, B);
+    if (Selector::kAuxAttendsAll) x_aux_.resize(F, B);
+    const Index K = selected_count();
+    top_pos_.resize(static_cast<std::size_t>(B * K));
+    top_w_.resize(top_pos_.size());
+    all_w_.resize(static_cast<std::size_t>(B * config_.max_len));
+  }
+
+  // The time rows of the batch: every sample has the same time ids, so the target's time
+  // query and value, each position's time key and value, and the dot scorer's time term
+  // time_bias_[j] = <q_time, k_time_j> · s_time are computed once.
+  void prepare_time() {
+    if constexpr (kUsesTime) {
+      const Index L = config_.max_len;
+      q_time_.resize(static_cast<std::size_t>(A_));
+      time_keys_.resize(static_cast<std::size_t>(L * A_));
+      time_vals_.resize(static_cast<std::size_t>(L * R_));
+      target_time_val_.resize(static_cast<std::size_t>(R_));
+      time_bias_.resize(static_cast<std::size_t>(L));
+      embed<Role::AttentionTarget>(kTime, 0, q_time_.data());
+      embed<Role::ReprTarget>(kTime, 0, target_time_val_.data());
+      const Scalar scale = scorer_.time_scale();
+      for (Index j = 0; j < L; ++j) {
+        Scalar* tk = time_keys_.data() + j * A_;
+        embed<Role::AttentionHistory>(kTime, static_cast<Id>(L - j), tk);
+        embed<Role::ReprHistory>(kTime, static_cast<Id>(L - j), time_vals_.data() + j * R_);
+        Scalar acc = 0;
+        for (Index c = 0; c < A_; ++c) acc += q_time_[static_cast<std::size_t>(c)] * tk[c];
+        time_bias_[static_cast<std::size_t>(j)] = acc * scale;
+      }
+    }
+  }
+
+  static void copy_row(const Scalar* src, Index n, Scalar* dst, Scalar scale = Scalar(1)) {
+    for (Index c = 0; c < n; ++c) dst[c] = src[c] * scale;
+  }
+
+  // Gathers the attention keys [item | cat] (2A) and values [item | cat (| time)] of the
+  // window of sample s, and its padding mask; a window equal to the worker's previous one is
+  // not gathered again (the tables do not change within a pass, which starts with `cached`
+  // cleared).
+  void gather_history(Work& w, const SequenceBatch& b, Index s) const {
+    const Index L = config_.max_len;
+    const Id* items = b.hist_item + s * L;
+    const Id* cats = b.hist_cat + s * L;
+    const auto bytes = static_cast<std::size_t>(L) * sizeof(Id);
+    if (w.cached && std::memcmp(items, w.hist_item.data(), bytes) == 0 &&
+        std::memcmp(cats, w.hist_cat.data(), bytes) == 0) {
+      return;
+    }
+    std::memcpy(w.hist_item.data(), items, bytes);
+    std::memcpy(w.hist_cat.data(), cats, bytes);
+    w.cached = true;
+    for (Index j = 0; j < L; ++j) {
+      w.valid[static_cast<std::size_t>(j)] = items[j] != 0;
+      Scalar* k = w.keys.data() + j * w.sem_stride;
+      embed<Role::AttentionHistory>(kItem, items[j], k);
+      embed<Role::AttentionHistory>(kCategory, cats[j], k + A_);
+      Scalar* v = w.vals.data() + j * w.val_stride;
+      embed<Role::ReprHistory>(kItem, items[j], v);
+      embed<Role::ReprHistory>(kCategory, cats[j], v + R_);
+      if constexpr (kUsesTime) copy_row(time_vals_.data() + j * R_, R_, v + 2 * R_);
+    }
+  }
+
+  // The target's attention query (w.q) and representation (w.v).
+  void target(Work& w, Id t_item, Id t_cat) const {
+    embed<Role::AttentionTarget>(kItem, t_item, w.q.data());
+    embed<Role::AttentionTarget>(kCategory, t_cat, w.q.data() + A_);
+    embed<Role::ReprTarget>(kItem, t_item, w.v.data());
+    embed<Role::ReprTarget>(kCategory, t_cat, w.v.data() + R_);
+    if constexpr (kUsesTime) copy_row(target_time_val_.data(), R_, w.v.data() + 2 * R_);
+  }
+
+  // Softmax over the kept logits, then column `col` of the main head input [v, u (, v ⊙ u)].
+  void attend(Work& w, Index col, const Index* pos, const Scalar* sel_scores) {
+    const Index K = selected_count();
+    const Index V = value_width();
+    Scalar* tw = top_w_.data() + col * K;
+    SoftmaxAttention<Scalar>::softmax(sel_scores, K, tw);
+    std::copy(pos, pos + K, top_pos_.begin() + col * K);
+    Scalar* x = x_main_.col(col).data();
+    copy_row(w.v.data(), V, x);
+    const Scalar* rows = w.vals.data();
+    if constexpr (!Selector::kAllPositions) {
+      for (Index k = 0; k < K; ++k) copy_row(w.vals.data() + pos[k] * w.val_stride, V, w.sel.data() + k * w.val_stride);
+      rows = w.sel.data();
+    }
+    aggregation_.forward(tw, rows, w.val_stride, K, w.v.data(), x + V, config_.target_aware ? x + 2 * V : nullptr);
+  }
+
+  // From the logits of one target: selection, attention, aggregation into column `col` (and,
+  // when training an auxiliary head that attends to all positions, its column too).
+  void features(Work& w, const Scalar* scores, Id t_cat, Index col, bool with_aux) {
+    const Index L = config_.max_len;
+    const Index V = value_width();
+    w.selector.select(scores, L, w.valid.data(), w.hist_cat.data(), t_cat, w.sel_pos.data(), w.sel_scores.data());
+    attend(w, col, w.sel_pos.data(), w.sel_scores.data());
+    if constexpr (Selector::kAuxAttendsAll) {
+      if (with_aux) {
+        Scalar* aw = all_w_.data() + col * L;
+        SoftmaxAttention<Scalar>::softmax(scores, L, aw);
+        Scalar* xa = x_aux_.col(col).data();
+        copy_row(w.v.data(), V, xa);
+        aggregation_.forward(aw, w.vals.data(), w.val_stride, L, w.v.data(), xa + V,
+                             config_.target_aware ? xa + 2 * V : nullptr);
+      }
+    }
+  }
+
+  void sample_forward(Work& w, const SequenceBatch& b, Index s, bool training) {
+    gather_history(w, b, s);
+    target(w, b.target_item[s], b.target_cat[s]);
+    scorer_.forward(w.scorer, w.q.data(), w.keys.data(), w.sem_stride, config_.max_len, time_bias_.data(),
+                    w.valid.data(), w.scores.data());
+    features(w, w.scores.data(), b.target_cat[s], s, training && config_.aux_loss);
+  }
+
+  void sample_backward(Work& w, Grads& g, const SequenceBatch& b, Index s) {
+    const Index L = config_.max_len;
+    const Index K = selected_count();
+    const Index V = value_width();
+    const bool tr = config_.target_aware;
+    const Id t_item = b.target_item[s];
+    const Id t_cat = b.target_cat[s];
+    gather_history(w, b, s);
+    target(w, t_item, t_cat);
+
+    const Scalar* x = x_main_.col(s).data();
+    const Scalar* dx = dx_main_.col(s).data();
+    const Index* pos = top_pos_.data() + s * K;
+    const Scalar* tw = top_w_.data() + s * K;
+    std::fill(w.ds.begin(), w.ds.end(), Scalar(0));
+    std::fill(w.dvals.begin(), w.dvals.end(), Scalar(0));
+    // dv from the head input v, then the u (and TR) path of the main head.
+    copy_row(dx, V, w.dv.data());
+    if constexpr (Selector::kAllPositions) {
+      aggregation_.backward(tw, w.vals.data(), w.val_stride, K, w.v.data(), x + V, dx + V, tr ? dx + 2 * V : nullptr,
+                            w.dw.data(), w.dvals.data(), w.val_stride, w.dv.data());
+    } else {
+      for (Index k = 0; k < K; ++k) copy_row(w.vals.data() + pos[k] * w.val_stride, V, w.sel.data() + k * w.val_stride);
+      std::fill(w.dsel.begin(), w.dsel.end(), Scalar(0));
+      aggregation_.backward(tw, w.sel.data(), w.val_stride, K, w.v.data(), x + V, dx + V, tr ? dx + 2 * V : nullptr,
+                            w.dw.data(), w.dsel.data(), w.val_stride, w.dv.data());
+    }
+    SoftmaxAttention<Scalar>::softmax_backward(tw, w.dw.data(), K, w.ds_sel.data());
+
+    if constexpr (Selector::kAuxAttendsAll) {
+      if (config_.aux_loss) {
+        const Scalar* xa = x_aux_.col(s).data();
+        const Scalar* dxa = dx_aux_.col(s).data();
+        const Scalar* aw = all_w_.data() + s * L;
+        for (Index c = 0; c < V; ++c) w.dv[static_cast<std::size_t>(c)] += dxa[c];
+        aggregation_.backward(aw, w.vals.data(), w.val_stride, L, w.v.data(), xa + V, dxa + V,
+                              tr ? dxa + 2 * V : nullptr, w.dw_all.data(), w.dvals.data(), w.val_stride, w.dv.data());
+        SoftmaxAttention<Scalar>::softmax_backward(aw, w.dw_all.data(), L, w.ds.data());
+      }
+    }
+    for (Index k = 0; k < K; ++k) {
+      w.ds[static_cast<std::size_t>(pos[k])] += w.ds_sel[static_cast<std::size_t>(k)];
+      if constexpr (!Selector::kAllPositions) {
+        Scalar* dst = w.dvals.data() + pos[k] * w.val_stride;
+        const Scalar* src = w.dsel.data() + k * w.val_stride;
+        for (Index c = 0; c < V; ++c) dst[c] += src[c];
+      }
+    }
+
+    // Logits → attention embeddings: keys through the layout, the query below.
+    const Id* items = b.hist_item + s * L;
+    const Id* cats = b.hist_cat + s * L;
+    std::fill(w.dq.begin(), w.dq.end(), Scalar(0));
+    scorer_.backward(
+        w.scorer, w.q.data(), w.keys.data(), w.sem_stride, L, w.valid.data(), w.ds.data(), w.dq.data(),
+        [&](Index j, const Scalar* dir, Scalar scale) {
+          embed_backward<Role::AttentionHistory>(g, kItem, items[j], dir, scale);
+          embed_backward<Role::AttentionHistory>(g, kCategory, cats[j], dir + A_, scale);
+        },
+        g.time_ds.data(), g.scorer);
+    embed_backward<Role::AttentionTarget>(g, kItem, t_item, w.dq.data(), Scalar(1));
+    embed_backward<Role::AttentionTarget>(g, kCategory, t_cat, w.dq.data() + A_, Scalar(1));
+
+    // Values → representation embeddings. Padded positions carry gradient only where they
+    // had weight (an all-padded window), exactly as the dense reference.
+    for (Index j = 0; j < L; ++j) {
+      const Scalar* dvj = w.dvals.data() + j * w.val_stride;
+      if (!w.valid[static_cast<std::size_t>(j)] && !any_nonzero(dvj, V)) continue;
+      embed_backward<Role::ReprHistory>(g, kItem, items[j], dvj, Scalar(1));
+      embed_backward<Role::ReprHistory>(g, kCategory, cats[j], dvj + R_, Scalar(1));
+      if constexpr (kUsesTime) {
+        Scalar* gt = g.time_repr.data() + (L - j) * R_;
+        for (Index c = 0; c < R_; ++c) gt[c] += dvj[2 * R_ + c];
+      }
+    }
+    embed_backward<Role::ReprTarget>(g, kItem, t_item, w.dv.data(), Scalar(1));
+    embed_backward<Role::ReprTarget>(g, kCategory, t_cat, w.dv.data() + R_, Scalar(1));
+    if constexpr (kUsesTime) {
+      for (Index c = 0; c < R_; ++c) g.time_repr[static_cast<std::size_t>(c)] += w.dv[static_cast<std::size_t>(2 * R_ + c)];
+    }
+  }
+
+  static bool any_nonzero(const Scalar* p, Index n) noexcept {
+    for (Index c = 0; c < n; ++c) {
+      if (p[c] != Scalar(0)) return true;
+    }
+    return false;
+  }
+
+  // Merges the workers' accumulators into worker 0, turns the dense time accumulators into
+  // table rows and adds the dense gradients to the parameters.
+  void finish_gradients() {
+    Grads& g = grads_[0];
+    const Index L = config_.max_len;
+    for (int t = 1; t < threads_; ++t) {
+      Grads& o = grads_[t];
+      for (int i = 0; i < kAttTables; ++i) {
+        if (i % kFields != kTime) g.att[static_cast<std::size_t>(i)].merge(o.att[static_cast<std::size_t>(i)]);
+      }
+      for (int i = 0; i < kReprTables; ++i) {
+        if (i % kFields != kTime) g.repr[static_cast<std::size_t>(i)].merge(o.repr[static_cast<std::size_t>(i)]);
+      }
+      for (std::size_t i = 0; i < g.proj.size(); ++i) g.proj[i] += o.proj[i];
+      g.scorer.merge(o.scorer);
+      for (Index j = 0; j < L; ++j) g.time_ds[static_cast<std::size_t>(j)] += o.time_ds[static_cast<std::size_t>(j)];
+      for (std::size_t i = 0; i < g.time_repr.size(); ++i) g.time_repr[i] += o.time_repr[i];
+    }
+    if constexpr (kUsesTime) {
+      // The time term of s_j is <q_t, k_t_j> · s_time: d k_t_j = Σ ds_j · s_time · q_t and
+      // d q_t = Σ_j Σ ds_j · s_time · k_t_j, with Σ over the batch already in time_ds.
+      const Scalar scale = scorer_.time_scale();
+      std::vector<Scalar>& dq_time = g.time_query;
+      for (Index j = 0; j < L; ++j) {
+        const Scalar d = g.time_ds[static_cast<std::size_t>(j)] * scale;
+        if (d == Scalar(0)) continue;
+        embed_backward<Role::AttentionHistory>(g, kTime, static_cast<Id>(L - j), q_time_.data(), d);
+        const Scalar* tk = time_keys_.data() + j * A_;
+        for (Index c = 0; c < A_; ++c) dq_time[static_cast<std::size_t>(c)] += d * tk[c];
+      }
+      if (any_nonzero(dq_time.data(), A_)) embed_backward<Role::AttentionTarget>(g, kTime, 0, dq_time.data(), Scalar(1));
+      for (Index t = 0; t <= L; ++t) {
+        const Scalar* row = g.time_repr.data() + t * R_;
+        if (!any_nonzero(row, R_)) continue;
+        if (t == 0) {
+          embed_backward<Role::ReprTarget>(g, kTime, 0, row, Scalar(1));
+        } else {
+          embed_backward<Role::ReprHistory>(g, kTime, static_cast<Id>(t), row, Scalar(1));
+        }
+      }
+    }
+    for (std::size_t i = 0; i < proj_.size(); ++i) proj_[i].grad += g.proj[i];
+    scorer_.add_gradients(g.scorer);
+  }
+
+  std::array<std::uint32_t, 3> kind_ids() const noexcept { return {Embedding::kId, Selector::kId, Scorer::kId}; }
+  std::array<Index, 8> shape() const {
+    return {config_.num_items, config_.num_cats, config_.num_times, config_.att_dim,
+            config_.repr_dim, config_.max_len, config_.top_k, config_.scorer_hidden};
+  }
+
+  static void copy_values(const std::vector<nn::Parameter<Scalar>*>& from,
+                          const std::vector<nn::Parameter<Scalar>*>& to) {
+    for (std::size_t i = 0; i < from.size(); ++i) to[i]->value = from[i]->value;
+  }
+
+  // Reads a whole checkpoint into this (scratch) model; returns whether it held optimizer
+  // state (then loaded into this model's freshly configured optimizers).
+  bool read(std::istream& is, const std::string& name, const OptimizerConfig& opt) {
+    detail::BinaryReader r(is, name);
+    r.expect_magic(kMagic, "dare model checkpoint");
+    const auto version = r.u32("version");
+    if (version != kVersion) {
+      throw FormatError(name, 0, "version",
+                        detail::concat("unsupported checkpoint version ", version, " (this build reads ", kVersion,
+                                       version < kVersion ? "; retrain, or load it with the dare release that wrote it)"
+                                                          : ")"));
+    }
+    const auto scalar = r.u32("scalar_size");
+    if (scalar != sizeof(Scalar)) {
+      throw FormatError(name, 0, "scalar_size", detail::concat("checkpoint holds ", scalar, "-byte scalars, the model uses ", sizeof(Scalar)));
+    }
+    static constexpr const char* kind_fields[] = {"layout", "selector", "scorer"};
+    std::array<std::uint32_t, 3> ids{};
+    for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = r.u32(kind_fields[i]);
+    const auto tr = r.u32("target_aware");
+    if (tr > 1) r.fail("target_aware", detail::concat("flag is ", tr, ", expected 0 or 1"));
+    if (ids != kind_ids() || (tr != 0) != config_.target_aware) {
+      const char* zoo = detail::zoo_name(ids[0], ids[1], ids[2], tr != 0);
+      throw FormatError(name, 0, "model kind",
+                        detail::concat("checkpoint holds a ", *zoo ? zoo : "different", " model (layout ", ids[0],
+                                       ", selector ", ids[1], ", scorer ", ids[2], ", target-aware ", tr,
+                                       "), this model is ", kind()));
+    }
+    static constexpr const char* fields[] = {"num_items", "num_cats", "num_times", "att_dim",
+                                             "repr_dim", "max_len", "top_k", "scorer_hidden"};
+    const auto expect = shape();
+    for (std::size_t i = 0; i < expect.size(); ++i) {
+      const auto v = r.u64(fields[i]);
+      if (v != static_cast<std::uint64_t>(expect[i])) {
+        throw FormatError(name, 0, fields[i], detail::concat("checkpoint has ", v, ", the model has ", expect[i]));
+      }
+    }
+    const auto stats = r.u32("inference_stats");
+    if (stats > static_cast<std::uint32_t>(nn::InferenceStats::Precise)) {
+      r.fail("inference_stats", detail::concat("unknown mode ", stats, " (0 running, 1 batch, 2 precise)"));
+    }
+    inference_stats_ = static_cast<nn::InferenceStats>(stats);
+    const auto opt_flag = r.u32("optimizer_flag");
+    if (opt_flag > 1) r.fail("optimizer_flag", detail::concat("flag is ", opt_flag, ", expected 0 or 1"));
+    const bool has_opt = opt_flag != 0;
+    r.verify_checksum();
+    auto read_table = [&](auto& t) {
+      using Table = std::decay_t<decltype(t)>;
+      Table loaded = Table::load(is, name, t.rows(), t.dim());
+      if (loaded.rows() != t.rows() || loaded.dim() != t.dim()) {
+        throw FormatError(name, 0, "table", detail::concat("a table of ", loaded.rows(), " x ", loaded.dim(), " where the model has ", t.rows(), " x ", t.dim()));
+      }
+      t = std::move(loaded);
+    };
+    for (auto& t : att_tables_) read_table(t);
+    for (auto& t : repr_tables_) read_table(t);
+    nn::load_parameters(is, parameters(), name);
+    nn::load_parameters(is, head_buffers(), name);
+    for (const nn::Parameter<Scalar>* b : head_buffers()) {  // a variance below 0 normalises to NaN
+      const std::string_view n = b->name;
+      if (n.size() >= 11 && n.substr(n.size() - 11) == "running_var" && b->value.size() > 0 && b->value.minCoeff() < 0) {
+        throw FormatError(name, 0, b->name, "a running variance is below 0");
+      }
+    }
+    if (has_opt) {
+      configure_optimizer(opt);
+      for (auto& a : att_adam_) a->load(is, name);
+      for (auto& a : repr_adam_) a->load(is, name);
+      dense_adam_->load(is, name);
+    }
+    return has_opt;
+  }
+
+  ModelConfig config_;
+  Extent<AttDim> A_;
+  Extent<ReprDim> R_;
+  std::vector<AttTable> att_tables_;    // kAttSets x fields, set-major
+  std::vector<ReprTable> repr_tables_;  // kReprSets x fields
+  std::vector<nn::Parameter<Scalar>> proj_;  // Projected: role-major, then field
+  ScorerImpl scorer_;
+  nn::Mlp<Scalar> main_, aux_;
+  TargetAggregation<Scalar> aggregation_;
+  nn::SoftmaxCrossEntropy<Scalar> loss_;
+
+  int threads_ = 1;
+  nn::InferenceStats inference_stats_ = nn::InferenceStats::Running;
+  std::vector<Work> work_;
+  std::vector<Grads> grads_;
+
+  // Per-batch state shared between the forward and backward passes.
+  Matrix x_main_, x_aux_, logits_main_, logits_aux_, dlogits_main_, dlogits_aux_, dx_main_, dx_aux_;
+  std::vector<Index> top_pos_;
+  std::vector<Scalar> top_w_, all_w_, time_bias_, q_time_, time_keys_, time_vals_, target_time_val_;
+  AlignedVector<Scalar> serve_queries_, serve_keys_;
+  std::vector<Index> serve_pos_;
+  std::vector<Scalar> serve_scores_;
+  std::vector<Id> serve_items_, serve_cats_;
+  std::unique_ptr<MultiSearch<Scalar, detail::times(3, AttDim)>> search_;
+
+  OptimizerConfig opt_config_;
+  std::vector<std::unique_ptr<TableAdam<Scalar, AttDim>>> att_adam_;
+  std::vector<std::unique_ptr<TableAdam<Scalar, ReprDim>>> repr_adam_;
+  std::unique_ptr<nn::Adam<Scalar>> dense_adam_;
+};
+
+}  // namespace dare

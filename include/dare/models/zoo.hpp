@@ -1,0 +1,61 @@
+// dare/models/zoo.hpp — the models of the DARE paper's Table 1 as SequenceModel policies.
+//
+// | alias            | embedding layout   | selector    | scorer                      | head input |
+// |------------------|--------------------|-------------|-----------------------------|------------|
+// | Dare<S, A, R>    | Decoupled<A, R>    | TopKSearch  | DotScorer<SplitScale>       | [v, u, v⊙u] |
+// | Twin<S, D>       | Shared<D>          | TopKSearch  | DotScorer<SplitScale>       | [v, u, v⊙u] |
+// | TwinHard<S, D>   | Shared<D>          | HardSearch  | DotScorer<HardSearchScale>  | [v, u, v⊙u] |
+// | TwinProj<S, D>   | Projected<D>       | TopKSearch  | DotScorer<SplitScale>       | [v, u, v⊙u] |
+// | TwinNoTR<S, D>   | Shared<D>          | TopKSearch  | DotScorer<SplitScale>       | [v, u]      |
+// | Twin4E<S, A, R>  | FourTables<A, R>   | TopKSearch  | DotScorer<SplitScale>       | [v, u, v⊙u] |
+// | Din<S, D>        | Shared<D>, no time | TopKSearch  | MlpScorer                   | [v, u, v⊙u] |
+//
+// Each row is what the public reference's scripts/taobao.sh runs for that row of Table 1
+// (docs/design.md §3 lists the flags and what they select). TwinNoTR is Twin with
+// ModelConfig::target_aware off, which its constructor sets; any other model can drop the
+// feature the same way.
+#pragma once
+
+#include "dare/models/sequence_model.hpp"
+
+namespace dare {
+
+/// DARE (Feng et al., ICLR 2025): separate attention (AttDim per field) and representation
+/// (ReprDim per field) tables; the search cost is O(L · AttDim), so AttDim may be narrower.
+template <class Scalar, int AttDim, int ReprDim>
+using Dare = SequenceModel<Scalar, Decoupled<AttDim, ReprDim>, TopKSearch, DotScorer<SplitScale>>;
+
+/// TWIN (Chang et al., KDD 2023): one table serves the search and the representation.
+template <class Scalar, int Dim>
+using Twin = SequenceModel<Scalar, Shared<Dim>, TopKSearch, DotScorer<SplitScale>>;
+
+/// TWIN with the hard search: the target's category instead of scores (see selectors.hpp).
+template <class Scalar, int Dim>
+using TwinHard = SequenceModel<Scalar, Shared<Dim>, HardSearch, DotScorer<HardSearchScale>>;
+
+/// TWIN with per-role linear projections of the one table (see embedding_layout.hpp).
+template <class Scalar, int Dim>
+using TwinProj = SequenceModel<Scalar, Projected<Dim>, TopKSearch, DotScorer<SplitScale>>;
+
+/// TWIN with four tables: attention and representation, each for targets and histories.
+template <class Scalar, int AttDim, int ReprDim>
+using Twin4E = SequenceModel<Scalar, FourTables<AttDim, ReprDim>, TopKSearch, DotScorer<SplitScale>>;
+
+/// DIN's attention unit with the soft search's top K (as the reference runs it).
+template <class Scalar, int Dim>
+using Din = SequenceModel<Scalar, Shared<Dim>, TopKSearch, MlpScorer>;
+
+/// TWIN without the target-aware feature: head input [v, u], auxiliary [v, u_all].
+template <class Scalar, int Dim>
+class TwinNoTR : public Twin<Scalar, Dim> {
+ public:
+  explicit TwinNoTR(ModelConfig config) : Twin<Scalar, Dim>(without_tr(std::move(config))) {}
+
+ private:
+  static ModelConfig without_tr(ModelConfig c) {
+    c.target_aware = false;
+    return c;
+  }
+};
+
+}  // namespace dare
