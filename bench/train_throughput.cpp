@@ -1,6 +1,7 @@
-// train_throughput — training samples/s of Dare<float,16,16> and Twin<float,16> at the
-// reference settings (L = 200, K = 20, batch 2048) with 1 and 2 threads, peak memory, and
-// the serving latency of one user against 1,000 candidates.
+// train_throughput — training samples/s of the model zoo at the reference settings (L = 200,
+// K = 20, batch 2048): Dare<float,16,16> and Twin<float,16> with 1 and 2 threads, the other
+// Table 1 models with 2; peak memory; and the serving latency of one user against 1,000
+// candidates for each model.
 //
 //   train_throughput [--users N] [--steps S] [--seed S]
 //
@@ -112,7 +113,7 @@ int main(int argc, char** argv) {
   int users = 3000;
   int steps = 20;
   std::uint64_t seed = 1;
-  CLI::App app{"Training throughput and serving latency of Dare<float,16,16> and Twin<float,16>"};
+  CLI::App app{"Training throughput and serving latency of the model zoo (DARE, TWIN and the Table 1 baselines)"};
   app.add_option("--users", users, "synthetic users")->capture_default_str();
   app.add_option("--steps", steps, "timed steps per case")->capture_default_str();
   app.add_option("--seed", seed, "data seed")->capture_default_str();
@@ -140,12 +141,21 @@ int main(int argc, char** argv) {
     train_case<dare::Twin<float, 16>>("Twin<float,16>", data, 1, steps);
     train_case<dare::Dare<float, 16, 16>>("Dare<float,16,16>", data, 2, steps);
     train_case<dare::Twin<float, 16>>("Twin<float,16>", data, 2, steps);
+    train_case<dare::TwinHard<float, 16>>("TwinHard<float,16>", data, 2, steps);
+    train_case<dare::TwinProj<float, 16>>("TwinProj<float,16>", data, 2, steps);
+    train_case<dare::TwinNoTR<float, 16>>("TwinNoTR<float,16>", data, 2, steps);
+    train_case<dare::Twin4E<float, 16, 16>>("Twin4E<float,16,16>", data, 2, steps);
+    train_case<dare::Din<float, 16>>("Din<float,16>", data, 2, steps);
 
     std::printf("\nserving: one user's 200-long history against 1,000 candidates, 1 thread\n");
     std::printf("%-22s %10s %10s %10s\n", "model", "p50 us", "p99 us", "cand/s");
     serve_case<dare::Dare<float, 16, 16>>("Dare<float,16,16>", data, 16, 300);
     serve_case<dare::Dare<float, 8, 16>>("Dare<float,8,16>", data, 8, 300);
     serve_case<dare::Twin<float, 16>>("Twin<float,16>", data, 16, 300);
+    serve_case<dare::TwinHard<float, 16>>("TwinHard<float,16>", data, 16, 300);
+    serve_case<dare::TwinProj<float, 16>>("TwinProj<float,16>", data, 16, 300);
+    serve_case<dare::Twin4E<float, 16, 16>>("Twin4E<float,16,16>", data, 16, 300);
+    serve_case<dare::Din<float, 16>>("Din<float,16>", data, 16, 100);
     std::printf("\npeak RSS %.0f MB\n", peak_rss_mb());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "train_throughput: %s\n", e.what());

@@ -1,13 +1,15 @@
-// dare_train — trains DARE or TWIN on a Taobao/Tmall log (or a dataset cache) by the
-// reference protocol and reports test AUC, GAUC, category AUC and logloss.
+// dare_train — trains the models of the DARE paper's Table 1 on a Taobao/Tmall log (or a
+// dataset cache) by the reference protocol and reports test AUC, GAUC, category AUC and
+// logloss.
 //
 //   dare_train --format taobao --input UserBehavior.csv --model dare
 //   dare_train --input taobao.dare --model twin --dim 64
 //   dare_train --input synthetic.csv --compare          # DARE and TWIN side by side
+//   dare_train --input synthetic.csv --model dare,twin,twin-hard,din
 //
 // A raw log is preprocessed once into a dataset cache (--cache, default <input>.dare) that
-// later runs memory-map. Widths 8, 16, 32, 64 and 128 are compiled in; any other width runs
-// through the Dynamic instantiation.
+// later runs memory-map. DARE and TWIN have widths 8, 16, 32, 64 and 128 compiled in, the
+// other models width 16; any other width runs through the Dynamic instantiation.
 //
 // --protocol reference reproduces the public PyTorch reference's protocol (initialisation,
 // batch-statistics evaluation, validation every 150 steps and not at the end, its training
@@ -44,7 +46,7 @@ struct Settings {
   std::string cache;
   bool rebuild_cache = false;
   bool skip_malformed = false;
-  std::string model = "dare";
+  std::vector<std::string> models = {"dare"};
   bool compare = false;
   int att_dim = 16;
   int repr_dim = 16;
@@ -107,7 +109,12 @@ void check_outputs(Settings& s) {
   }
   if (!s.train.checkpoint_path.empty()) {
     const std::string& c = s.train.checkpoint_path;
-    for (const std::string& path : s.compare ? std::vector<std::string>{c + ".dare", c + ".twin"} : std::vector<std::string>{c}) {
+    std::vector<std::string> paths = {c};
+    if (s.models.size() > 1) {
+      paths.clear();
+      for (const auto& m : s.models) paths.push_back(c + "." + m);
+    }
+    for (const std::string& path : paths) {
       dare::check_output_path(path, "--checkpoint", inputs);
       inputs.push_back({path, "--checkpoint"});
     }
@@ -180,7 +187,7 @@ RunReport train_model(const Settings& s, const dare::Dataset& data, const std::s
   dare::TrainOptions t = s.train;
   t.shuffle_seed = s.seed;
   t.optimizer.embedding_mode = s.sparse_adam ? dare::AdamMode::Lazy : dare::AdamMode::Dense;
-  if (!t.checkpoint_path.empty() && s.compare) t.checkpoint_path += "." + name;
+  if (!t.checkpoint_path.empty() && s.models.size() > 1) t.checkpoint_path += "." + name;
   dare::Trainer<Model> trainer(model, data, t);
   if (!s.quiet) trainer.on_progress(ProgressPrinter(name));
   RunReport r{name, att, repr, trainer.run()};
@@ -217,6 +224,30 @@ RunReport run_dare(const Settings& s, const dare::Dataset& data) {
     }
     return train_model<dare::Dare<float, A, dare::Dynamic>>(s, data, "dare", s.att_dim, s.repr_dim);
   });
+}
+
+// The baselines: width 16 compiled in, any other Dynamic.
+template <template <class, int> class Model>
+RunReport run_shared(const Settings& s, const dare::Dataset& data, const char* name) {
+  if (s.dim == 16) return train_model<Model<float, 16>>(s, data, name, s.dim, s.dim);
+  return train_model<Model<float, dare::Dynamic>>(s, data, name, s.dim, s.dim);
+}
+
+RunReport run_model(const std::string& model, const Settings& s, const dare::Dataset& data) {
+  if (model == "dare") return run_dare(s, data);
+  if (model == "twin") return run_twin(s, data);
+  if (model == "twin-hard") return run_shared<dare::TwinHard>(s, data, "twin-hard");
+  if (model == "twin-proj") return run_shared<dare::TwinProj>(s, data, "twin-proj");
+  if (model == "twin-notr") return run_shared<dare::TwinNoTR>(s, data, "twin-notr");
+  if (model == "din") return run_shared<dare::Din>(s, data, "din");
+  // twin-4e: attention and representation widths as DARE's.
+  if (s.att_dim == 16 && s.repr_dim == 16) return train_model<dare::Twin4E<float, 16, 16>>(s, data, "twin-4e", 16, 16);
+  return train_model<dare::Twin4E<float, dare::Dynamic, dare::Dynamic>>(s, data, "twin-4e", s.att_dim, s.repr_dim);
+}
+
+const std::vector<std::string>& known_models() {
+  static const std::vector<std::string> names = {"dare", "twin", "twin-hard", "twin-proj", "twin-notr", "twin-4e", "din"};
+  return names;
 }
 
 // The metrics, the run's settings and every validation, as JSON.
@@ -289,7 +320,7 @@ void write_metrics(const std::string& path, const std::string& json) {
 int main(int argc, char** argv) {
   Settings s;
   using dare_tools::whole_number;
-  CLI::App app{"Train DARE or TWIN on a Taobao/Tmall log by the reference protocol"};
+  CLI::App app{"Train DARE, TWIN and the other models of the DARE paper's Table 1 on a Taobao/Tmall log by the reference protocol"};
   app.add_option("--format", s.format, "raw log format: taobao (UserBehavior.csv) or tmall (user_log_format1.csv)")
       ->check(CLI::IsMember({"taobao", "tmall"}))
       ->capture_default_str();
@@ -297,11 +328,16 @@ int main(int argc, char** argv) {
   app.add_option("--cache", s.cache, "dataset cache for a raw log (default <input>.dare)");
   app.add_flag("--rebuild-cache", s.rebuild_cache, "preprocess again even if the cache is up to date");
   app.add_flag("--skip-malformed", s.skip_malformed, "skip (and count) malformed rows instead of stopping");
-  app.add_option("--model", s.model, "dare or twin")->check(CLI::IsMember({"dare", "twin"}))->capture_default_str();
-  app.add_flag("--compare", s.compare, "train DARE and TWIN on the same data and print them side by side");
-  app.add_option("--att-dim", s.att_dim, "DARE attention width per field")->check(whole_number(1, dare::kMaxEmbeddingDim))->capture_default_str();
-  app.add_option("--repr-dim", s.repr_dim, "DARE representation width per field")->check(whole_number(1, dare::kMaxEmbeddingDim))->capture_default_str();
-  app.add_option("--dim", s.dim, "TWIN width per field")->check(whole_number(1, dare::kMaxEmbeddingDim))->capture_default_str();
+  app.add_option("--model", s.models,
+                 "one model or a comma-separated list, trained one after the other on the same data: dare, twin, "
+                 "twin-hard, twin-proj, twin-notr, twin-4e, din (docs/design.md §3 says what each is)")
+      ->delimiter(',')
+      ->check(CLI::IsMember(known_models()))
+      ->capture_default_str();
+  app.add_flag("--compare", s.compare, "train DARE and TWIN on the same data and print them side by side (--model dare,twin)");
+  app.add_option("--att-dim", s.att_dim, "attention width per field of dare and twin-4e")->check(whole_number(1, dare::kMaxEmbeddingDim))->capture_default_str();
+  app.add_option("--repr-dim", s.repr_dim, "representation width per field of dare and twin-4e")->check(whole_number(1, dare::kMaxEmbeddingDim))->capture_default_str();
+  app.add_option("--dim", s.dim, "width per field of the one-table models (twin, twin-hard, twin-proj, twin-notr, din)")->check(whole_number(1, dare::kMaxEmbeddingDim))->capture_default_str();
   app.add_option("--top-k", s.top_k, "behaviours kept by the search")->check(whole_number(1, dare::kMaxHistoryLength))->capture_default_str();
   app.add_option("--max-len", s.max_len, "history window (when preprocessing a raw log)")->check(whole_number(1, dare::kMaxHistoryLength))->capture_default_str();
   app.add_option("--batch-size", s.train.batch_size, "samples per step")->check(whole_number(1, 1 << 20))->capture_default_str();
@@ -359,6 +395,15 @@ int main(int argc, char** argv) {
   app.add_flag("--keep-denormals", keep_denormals, "do not flush denormal floats to zero while training (slower)");
   CLI11_PARSE(app, argc, argv);
   s.train.flush_denormals = !keep_denormals;
+  if (s.compare) s.models = {"dare", "twin"};
+  for (std::size_t i = 0; i < s.models.size(); ++i) {
+    for (std::size_t j = 0; j < i; ++j) {
+      if (s.models[i] == s.models[j]) {
+        std::fprintf(stderr, "dare_train: --model names %s twice\n", s.models[i].c_str());
+        return 2;
+      }
+    }
+  }
   s.train.validate_at_end = !no_final_eval;
   if (s.protocol == "reference") {
     // The reference's choice for every part of the protocol the command line left open.
@@ -384,15 +429,14 @@ int main(int argc, char** argv) {
                  static_cast<long long>(data.num_cats() - 1), static_cast<long long>(data.train().size()),
                  static_cast<long long>(data.val().size()), static_cast<long long>(data.test().size()));
     std::vector<RunReport> runs;
-    if (s.compare || s.model == "dare") runs.push_back(run_dare(s, data));
-    if (s.compare || s.model == "twin") runs.push_back(run_twin(s, data));
+    for (const auto& m : s.models) runs.push_back(run_model(m, s, data));
 
-    std::printf("\n%-6s %8s %8s %8s %9s %9s %10s %12s %9s %7s\n", "model", "test AUC", "GAUC", "cat AUC", "logloss",
+    std::printf("\n%-10s %8s %8s %8s %9s %9s %10s %12s %9s %7s\n", "model", "test AUC", "GAUC", "cat AUC", "logloss",
                 "val AUC", "best step", "samples/s", "train s", "val s");
     for (const auto& r : runs) {
       const auto& m = r.result.test;
       const std::string best = std::to_string(r.result.best_step) + "/" + std::to_string(r.result.steps);
-      std::printf("%-6s %8.5f %8.5f %8.5f %9.5f %9.5f %10s %12.0f %9.1f %7.1f\n", r.name.c_str(), m.auc, m.gauc,
+      std::printf("%-10s %8.5f %8.5f %8.5f %9.5f %9.5f %10s %12.0f %9.1f %7.1f\n", r.name.c_str(), m.auc, m.gauc,
                   m.category_auc, m.logloss, r.result.best_val.auc, best.c_str(), r.result.samples_per_sec,
                   r.result.train_seconds, r.result.validation_seconds);
     }
@@ -409,7 +453,7 @@ int main(int argc, char** argv) {
                     r.name.c_str(), static_cast<long long>(r.result.steps));
       }
     }
-    if (runs.size() == 2) {
+    if (runs.size() == 2 && runs[0].name == "dare" && runs[1].name == "twin") {
       std::printf("DARE - TWIN test AUC: %+.5f\n", runs[0].result.test.auc - runs[1].result.test.auc);
     }
     rusage usage{};

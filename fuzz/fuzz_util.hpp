@@ -33,7 +33,7 @@
 #include "dare/data/dataset.hpp"
 #include "dare/data/preprocess.hpp"
 #include "dare/embedding/binary_io.hpp"
-#include "dare/models/two_stage_model.hpp"
+#include "dare/models/zoo.hpp"
 #include "dare/nn/parameter.hpp"
 
 namespace dare::fuzz {
@@ -192,8 +192,15 @@ inline ModelConfig small_twin_config() {
   c.repr_dim = c.att_dim;
   return c;
 }
-using SmallDare = TwoStageModel<float, Dynamic, Dynamic, DecoupledTables>;
-using SmallTwin = TwoStageModel<float, Dynamic, Dynamic, SharedTables>;
+inline ModelConfig small_din_config() {
+  ModelConfig c = small_twin_config();
+  c.scorer_hidden = 3;
+  return c;
+}
+using SmallDare = Dare<float, Dynamic, Dynamic>;
+using SmallTwin = Twin<float, Dynamic>;
+using SmallTwinProj = TwinProj<float, Dynamic>;  // projection matrices among the parameters
+using SmallDin = Din<float, Dynamic>;            // no time tables; the scorer's parameters
 
 /// The head whose parameter list the nn harnesses (parameters, nn Adam) load into.
 inline nn::Mlp<float> small_mlp() {

@@ -1,9 +1,11 @@
 // fuzz/make_seeds.cpp — writes the generated part of the seed corpora, fuzz/corpus/<harness>/
 // gen_*: small valid inputs made with the library's own writers, in the shapes the
 // harnesses load into (fuzz_util.hpp). Deterministic; rerun after a format change:
-//   build/fuzz/fuzz/dare_fuzz_seeds fuzz/corpus
+//   build/fuzz/fuzz/dare_fuzz_seeds fuzz/corpus fuzz/regressions   (also rebuilds the reproducers
+//   of past findings whose format changed)
 #include <sys/stat.h>
 
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -21,6 +23,7 @@
 namespace {
 
 std::string root;
+std::string regressions;  // empty: reproducers are not rewritten
 
 void put(const std::string& harness, const std::string& name, const std::string& bytes) {
   const std::string dir = root + "/" + harness;
@@ -28,6 +31,16 @@ void put(const std::string& harness, const std::string& name, const std::string&
   std::ofstream os(dir + "/gen_" + name, std::ios::binary | std::ios::trunc);
   os.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   if (!os) throw std::runtime_error("cannot write " + dir + "/gen_" + name);
+}
+
+// A reproducer of a past finding, rebuilt for the current formats.
+void put_regression(const std::string& harness, const std::string& name, const std::string& bytes) {
+  if (regressions.empty()) return;
+  const std::string dir = regressions + "/" + harness;
+  ::mkdir(dir.c_str(), 0755);
+  std::ofstream os(dir + "/" + name, std::ios::binary | std::ios::trunc);
+  os.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  if (!os) throw std::runtime_error("cannot write " + dir + "/" + name);
 }
 
 template <class T>
@@ -78,11 +91,12 @@ std::string tmall_log(int users, int clicks, int items) {
 
 int main(int argc, char** argv) {
   using namespace dare;
-  if (argc != 2) {
-    std::cerr << "usage: dare_fuzz_seeds CORPUS_DIR\n";
+  if (argc != 2 && argc != 3) {
+    std::cerr << "usage: dare_fuzz_seeds CORPUS_DIR [REGRESSIONS_DIR]\n";
     return 2;
   }
   root = argv[1];
+  if (argc == 3) regressions = argv[2];
   ::mkdir(root.c_str(), 0755);
 
   // ---- raw logs and preprocessing ---------------------------------------------------------
@@ -175,6 +189,21 @@ int main(int argc, char** argv) {
     put("model", "twin_no_optimizer", model_bytes(twin_model, false));
     twin_model.configure_optimizer({});
     put("model", "twin_optimizer", model_bytes(twin_model, true));
+    fuzz::SmallTwinProj proj_model(fuzz::small_twin_config());
+    put("model", "twin_proj_no_optimizer", model_bytes(proj_model, false));
+    fuzz::SmallDin din_model(fuzz::small_din_config());
+    din_model.configure_optimizer({});
+    put("model", "din_optimizer", model_bytes(din_model, true));
+    // The reproducer of the optimizer_flag finding (7f8db8e), rebuilt for the current header:
+    // a TWIN checkpoint whose optimizer_flag (u32 at 100) reads 0x2f01 under a valid checksum.
+    std::string flag = model_bytes(twin_model, false);
+    const std::uint32_t bad = 0x2f01;
+    std::memcpy(&flag[100], &bad, 4);
+    detail::Checksum sum;
+    sum.update(reinterpret_cast<const unsigned char*>(flag.data()) + 8, 96);
+    const std::uint64_t h = sum.value();
+    std::memcpy(&flag[104], &h, 8);
+    put_regression("model", "optimizer_flag_0x2f01", flag);
   }
   std::cout << "seeds written under " << root << "\n";
   return 0;

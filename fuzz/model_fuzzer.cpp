@@ -1,9 +1,9 @@
-// libFuzzer harness: the whole model checkpoint, TwoStageModel::load(std::istream&, name)
-// (dare/models/two_stage_model.hpp), into a small DARE and a small TWIN model (see
-// fuzz_util.hpp); a checkpoint that loads must save back to the same bytes and the model
-// must then score a history.
+// libFuzzer harness: the whole model checkpoint, SequenceModel::load(std::istream&, name)
+// (dare/models/sequence_model.hpp), into small DARE, TWIN, TWIN w/ proj. and DIN models
+// (see fuzz_util.hpp); a checkpoint that loads must save back to the same bytes and the
+// model must then score a history.
 #include "checkpoint_harness.hpp"
-#include "dare/models/two_stage_model.hpp"
+#include "dare/models/zoo.hpp"
 
 namespace {
 template <class Model>
@@ -25,5 +25,7 @@ void fuzz_model(const dare::ModelConfig& config, const std::uint8_t* data, std::
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   fuzz_model<dare::fuzz::SmallDare>(dare::fuzz::small_model_config(), data, size);
   fuzz_model<dare::fuzz::SmallTwin>(dare::fuzz::small_twin_config(), data, size);
+  fuzz_model<dare::fuzz::SmallTwinProj>(dare::fuzz::small_twin_config(), data, size);
+  fuzz_model<dare::fuzz::SmallDin>(dare::fuzz::small_din_config(), data, size);
   return 0;
 }
