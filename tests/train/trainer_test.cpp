@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -274,4 +275,68 @@ TEST_CASE("precise statistics are recomputed before validation and saved with th
             Approx(r.test.auc).epsilon(1e-12));
     }
   }
+}
+
+TEST_CASE("a run paused and resumed from its saved state equals the run done in one go", "[train][resume]") {
+  dare_test::TempDir dir;
+  const dare::Dataset data = small_dataset(dir);
+  using Model = dare::Dare<float, 8, 8>;
+  dare::TrainOptions o;
+  o.batch_size = 256;
+  o.epochs = 2;
+  o.eval_interval = 7;
+  o.threads = 2;
+  const dare::Index steps_per_epoch = (data.train().size() + 255) / 256;
+  Model whole_model(config_for(data, 8));
+  const dare::TrainResult whole = dare::Trainer<Model>(whole_model, data, o).run();
+
+  // Pause in the first epoch, off the validation schedule, then resume in a fresh trainer
+  // and a fresh model (as a second process would).
+  dare::TrainOptions first = o;
+  first.pause_at_step = steps_per_epoch / 2 + 1;
+  REQUIRE(first.pause_at_step % o.eval_interval != 0);
+  Model paused_model(config_for(data, 8));
+  dare::Trainer<Model> paused(paused_model, data, first);
+  const dare::TrainResult half = paused.run();
+  CHECK(half.paused);
+  CHECK(half.steps == first.pause_at_step);
+  std::stringstream state;
+  paused.save_state(state);
+
+  Model resumed_model(config_for(data, 8));
+  dare::Trainer<Model> resumed(resumed_model, data, o);
+  dare::TrainOptions wrong = o;
+  wrong.batch_size = 128;
+  Model other(config_for(data, 8));
+  dare::Trainer<Model> mismatched(other, data, wrong);
+  std::istringstream copy(state.str());
+  CHECK_THROWS_WITH(mismatched.resume_state(copy, "run.state"), Catch::Contains("batch_size") && Catch::Contains("256"));
+  resumed.resume_state(state, "run.state");
+  const dare::TrainResult rest = resumed.run();
+  CHECK_FALSE(rest.paused);
+  CHECK(rest.steps == whole.steps);
+  CHECK(rest.samples_seen == whole.samples_seen);
+  CHECK(rest.best_step == whole.best_step);
+  REQUIRE(rest.history.size() == whole.history.size());
+  for (std::size_t i = 0; i < whole.history.size(); ++i) {
+    INFO("validation " << i);
+    CHECK(rest.history[i].step == whole.history[i].step);
+    CHECK(rest.history[i].auc == whole.history[i].auc);
+    CHECK(rest.history[i].train_loss == whole.history[i].train_loss);
+  }
+  CHECK(rest.test.auc == whole.test.auc);
+  CHECK(rest.test.logloss == whole.test.logloss);
+  // A truncated state is refused and leaves the model as it was.
+  const std::string bytes = [&] {
+    std::stringstream again;
+    Model m(config_for(data, 8));
+    dare::Trainer<Model> t(m, data, first);
+    t.run();
+    t.save_state(again);
+    return again.str();
+  }();
+  std::istringstream cut(bytes.substr(0, bytes.size() - 100));
+  Model victim(config_for(data, 8));
+  dare::Trainer<Model> v(victim, data, o);
+  CHECK_THROWS_AS(v.resume_state(cut, "cut.state"), dare::FormatError);
 }

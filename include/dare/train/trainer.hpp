@@ -40,7 +40,9 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <chrono>
+#include <cstring>
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -85,6 +87,10 @@ struct TrainOptions {
   OptimizerConfig optimizer;
   std::uint64_t shuffle_seed = 1;
   Index max_steps = 0;         ///< stop after this many steps (0: run all epochs)
+  /// Pause after this step (0: never): the run stops before its final validation and test,
+  /// TrainResult::paused is set, and Trainer::save_state writes what resume_state needs to
+  /// continue it exactly (see the header note).
+  Index pause_at_step = 0;
   std::string checkpoint_path; ///< where the best model is written (empty: kept in memory)
   bool flush_denormals = true; ///< see dare/core/denormals.hpp
 };
@@ -167,7 +173,65 @@ struct TrainResult {
   /// No scheduled validation fell within the run (validate_at_end off and fewer steps than
   /// the interval), so the last model was validated after all.
   bool forced_final_validation = false;
+  /// The run stopped at TrainOptions::pause_at_step; test is not set.
+  bool paused = false;
 };
+
+/// Rewrites a filled batch before the model sees it (e.g. a dataset's ids into the ids of a
+/// model trained on another file).
+using BatchTransform = std::function<void(Batch&)>;
+
+/// Metrics of `model` on `split` of `data` in inference mode (the model's inference
+/// statistics), in equal chunks of at most `chunk` samples, or with `drop_last` in whole
+/// chunks only, the rest dropped. Category AUC groups by the dataset's own category ids (before
+/// `transform`). `prob`, when given, receives every evaluated sample's probability.
+template <class Model>
+EvalMetrics evaluate_split(Model& model, const Dataset& data, ConstSpan<Sample> split, Index chunk, bool drop_last,
+                           const BatchTransform& transform = {}, std::vector<double>* prob_out = nullptr) {
+  using Scalar = typename Model::scalar_type;
+  DARE_CHECK_ARG(chunk > 0, "evaluation chunk must be positive, got ", chunk);
+  Index n = split.size();
+  Index chunks = (n + chunk - 1) / chunk;
+  if (drop_last) {
+    chunks = n / chunk;
+    n = chunks * chunk;
+  }
+  EvalMetrics m;
+  m.samples = n;
+  if (prob_out) prob_out->assign(static_cast<std::size_t>(n), 0.0);
+  if (n == 0) return m;
+  std::vector<double> prob(static_cast<std::size_t>(n));
+  std::vector<int> labels(static_cast<std::size_t>(n)), batch_labels;
+  std::vector<std::int64_t> users(static_cast<std::size_t>(n)), cats(static_cast<std::size_t>(n));
+  std::vector<Scalar> out(static_cast<std::size_t>(chunk));
+  Batch batch;
+  for (Index c = 0; c < chunks; ++c) {
+    const Index begin = c * n / chunks;  // equal chunks (all full with drop_last)
+    const Index count = (c + 1) * n / chunks - begin;
+    fill_batch(data, split.data() + begin, nullptr, count, batch);
+    for (Index i = 0; i < count; ++i) cats[static_cast<std::size_t>(begin + i)] = batch.target_cat[static_cast<std::size_t>(i)];
+    if (transform) transform(batch);
+    batch_labels.resize(static_cast<std::size_t>(count));
+    for (Index i = 0; i < count; ++i) batch_labels[static_cast<std::size_t>(i)] = batch.label[static_cast<std::size_t>(i)] > 0.5f ? 1 : 0;
+    const SequenceBatch view{batch.size, batch.max_len, batch.hist_item.data(), batch.hist_cat.data(),
+                             batch.target_item.data(), batch.target_cat.data(), batch_labels.data()};
+    model.predict(view, out.data());
+    for (Index i = 0; i < count; ++i) {
+      const auto k = static_cast<std::size_t>(begin + i);
+      prob[k] = static_cast<double>(out[static_cast<std::size_t>(i)]);
+      labels[k] = batch_labels[static_cast<std::size_t>(i)];
+      users[k] = batch.user[static_cast<std::size_t>(i)];
+    }
+  }
+  m.auc = Metrics::auc(prob, labels);
+  m.gauc = Metrics::grouped_auc(prob, labels, users);
+  m.category_auc = Metrics::grouped_auc(prob, labels, cats);
+  m.logloss = Metrics::logloss(prob, labels);
+  m.auc_reference = Metrics::reference_auc(prob, labels);
+  m.category_auc_reference = Metrics::reference_grouped_auc(prob, labels, cats);
+  if (prob_out) *prob_out = std::move(prob);
+  return m;
+}
 
 /// Trains `Model` (a SequenceModel) on a dataset by the reference protocol.
 template <class Model>
@@ -203,40 +267,7 @@ class Trainer {
   /// Metrics of the current model on a split (inference mode, with the model's inference
   /// statistics; see the header note for the chunks).
   EvalMetrics evaluate(ConstSpan<Sample> split) {
-    const Index chunk = options_.eval_batch_size;
-    Index n = split.size();
-    Index chunks = (n + chunk - 1) / chunk;
-    if (options_.eval_drop_last) {
-      chunks = n / chunk;
-      n = chunks * chunk;
-    }
-    EvalMetrics m;
-    m.samples = n;
-    if (n == 0) return m;
-    std::vector<double> prob(static_cast<std::size_t>(n));
-    std::vector<int> labels(static_cast<std::size_t>(n));
-    std::vector<std::int64_t> users(static_cast<std::size_t>(n)), cats(static_cast<std::size_t>(n));
-    std::vector<Scalar> out(static_cast<std::size_t>(chunk));
-    for (Index c = 0; c < chunks; ++c) {
-      const Index begin = c * n / chunks;  // equal chunks (all full with eval_drop_last)
-      const Index count = (c + 1) * n / chunks - begin;
-      fill_batch(data_, split.data() + begin, nullptr, count, batch_);
-      model_.predict(view(batch_), out.data());
-      for (Index i = 0; i < count; ++i) {
-        const auto k = static_cast<std::size_t>(begin + i);
-        prob[k] = static_cast<double>(out[static_cast<std::size_t>(i)]);
-        labels[k] = labels_[static_cast<std::size_t>(i)];
-        users[k] = batch_.user[static_cast<std::size_t>(i)];
-        cats[k] = batch_.target_cat[static_cast<std::size_t>(i)];
-      }
-    }
-    m.auc = Metrics::auc(prob, labels);
-    m.gauc = Metrics::grouped_auc(prob, labels, users);
-    m.category_auc = Metrics::grouped_auc(prob, labels, cats);
-    m.logloss = Metrics::logloss(prob, labels);
-    m.auc_reference = Metrics::reference_auc(prob, labels);
-    m.category_auc_reference = Metrics::reference_grouped_auc(prob, labels, cats);
-    return m;
+    return evaluate_split(model_, data_, split, options_.eval_batch_size, options_.eval_drop_last);
   }
 
   /// Recomputes the model's Precise BatchNorm statistics over the fixed training batches
@@ -279,11 +310,17 @@ class Trainer {
     return interval;
   }
 
-  /// Runs the whole protocol; returns the best-on-validation model's test metrics.
+  /// Runs the whole protocol (or, after resume_state, the rest of it); returns the
+  /// best-on-validation model's test metrics, or a paused result (see pause_at_step).
   TrainResult run() {
     using Clock = std::chrono::steady_clock;
     const ScopedFlushDenormals ftz(options_.flush_denormals);
-    model_.configure_optimizer(options_.optimizer);
+    if (!resumed_) {
+      model_.configure_optimizer(options_.optimizer);
+      st_ = RunState{};
+      st_.result.best_val.auc = -1;
+    }
+    resumed_ = false;
     const ConstSpan<Sample> train = data_.train();
     const Index group = std::max<Index>(1, data_.group_size());
     const Index groups = (train.size() + group - 1) / group;
@@ -293,14 +330,10 @@ class Trainer {
     if (options_.max_steps > 0) total_steps = std::min(total_steps, options_.max_steps);
     const Index interval = effective_eval_interval(steps_per_epoch);
 
-    TrainResult result;
-    result.best_val.auc = -1;
+    TrainResult& result = st_.result;
     std::mt19937_64 gen(options_.shuffle_seed);
     std::vector<Index> group_order(static_cast<std::size_t>(groups)), order;
     order.reserve(static_cast<std::size_t>(train.size()));
-    double recent_loss = 0, recent_aux = 0;
-    Index recent = 0;
-    std::string best_in_memory;
     const nn::InferenceStats stats = options_.inference_stats;
     model_.set_inference_stats(stats);
 
@@ -318,8 +351,8 @@ class Trainer {
       point.epoch = epoch;
       point.auc = val.auc;
       point.logloss = val.logloss;
-      point.train_loss = recent > 0 ? recent_loss / static_cast<double>(recent) : 0;
-      point.train_aux_loss = recent > 0 ? recent_aux / static_cast<double>(recent) : 0;
+      point.train_loss = st_.recent > 0 ? st_.recent_loss / static_cast<double>(st_.recent) : 0;
+      point.train_aux_loss = st_.recent > 0 ? st_.recent_aux / static_cast<double>(st_.recent) : 0;
       result.history.push_back(point);
       if (val.auc > result.best_val.auc) {
         result.best_val = val;
@@ -329,7 +362,7 @@ class Trainer {
         if (options_.checkpoint_path.empty()) {
           std::ostringstream os;
           model_.save(os, false);
-          best_in_memory = os.str();
+          st_.best_model = os.str();
         } else {
           model_.save(options_.checkpoint_path, false);
         }
@@ -345,6 +378,8 @@ class Trainer {
       std::mt19937_64 fixed(kReferenceOrderSeed);
       std::shuffle(order.begin(), order.end(), fixed);
     }
+    // A resumed run replays the epochs' shuffles and skips the steps already taken.
+    const Index first_step = st_.step;
     Index step = 0;
     int epoch = 0;
     for (; epoch < options_.epochs && step < total_steps; ++epoch) {
@@ -357,6 +392,10 @@ class Trainer {
         }
       }
       for (Index begin = 0; begin < train.size() && step < total_steps; begin += options_.batch_size) {
+        if (step < first_step) {
+          ++step;
+          continue;
+        }
         const Index count = std::min(options_.batch_size, train.size() - begin);
         const auto t0 = Clock::now();
         fill_batch(data_, train, order.data() + begin, count, batch_);
@@ -375,9 +414,10 @@ class Trainer {
         result.train_seconds += std::chrono::duration<double>(Clock::now() - t0).count();
         result.samples_seen += count;
         ++step;
-        recent_loss += loss.main;
-        recent_aux += loss.aux;
-        ++recent;
+        st_.step = step;
+        st_.recent_loss += loss.main;
+        st_.recent_aux += loss.aux;
+        ++st_.recent;
 
         const bool last = step == total_steps;
         const bool eval = (last && options_.validate_at_end) || (interval > 0 && step % interval == 0);
@@ -385,18 +425,26 @@ class Trainer {
         p.epoch = epoch + 1;
         p.step = step;
         p.total_steps = total_steps;
-        p.loss = recent_loss / static_cast<double>(recent);
+        p.loss = st_.recent_loss / static_cast<double>(st_.recent);
         p.samples_per_sec = static_cast<double>(result.samples_seen) / result.train_seconds;
-        p.eta_seconds = static_cast<double>(total_steps - step) * result.train_seconds / static_cast<double>(step);
+        p.eta_seconds = static_cast<double>(total_steps - step) * result.train_seconds /
+                        static_cast<double>(std::max<Index>(1, step - first_step));
         if (eval) {
           p.validated = true;
           p.val_auc = validate(step, epoch + 1);
-          recent_loss = 0;
-          recent_aux = 0;
-          recent = 0;
+          st_.recent_loss = 0;
+          st_.recent_aux = 0;
+          st_.recent = 0;
         }
         p.best_val_auc = result.best_val.auc;
         if (progress_) progress_(p);
+        if (options_.pause_at_step > 0 && step == options_.pause_at_step && step < total_steps) {
+          result.steps = step;
+          result.eval_interval = interval;
+          result.samples_per_sec = static_cast<double>(result.samples_seen) / result.train_seconds;
+          result.paused = true;
+          return result;
+        }
       }
     }
     if (result.history.empty()) {
@@ -407,16 +455,121 @@ class Trainer {
     result.steps = step;
     result.eval_interval = interval;
     result.samples_per_sec = static_cast<double>(result.samples_seen) / result.train_seconds;
+    result.paused = false;
 
     // Back to the best model on validation, then test it.
     if (options_.checkpoint_path.empty()) {
-      std::istringstream is(best_in_memory);
+      std::istringstream is(st_.best_model);
       model_.load(is, "best model (in memory)");
     } else {
       model_.load(options_.checkpoint_path);
     }
     result.test = evaluate(data_.test());
     return result;
+  }
+
+  /// The state of a paused run (see pause_at_step): the settings it must be resumed with,
+  /// its step, validation history and best model so far, then the model with its optimizer
+  /// state. Only a run that keeps its best model in memory (no checkpoint_path) can be saved.
+  void save_state(std::ostream& os) {
+    DARE_CHECK_ARG(st_.result.paused, "save_state: the run is not paused (set pause_at_step)");
+    DARE_CHECK_ARG(options_.checkpoint_path.empty(), "save_state: the best model lives in ",
+                   options_.checkpoint_path, "; only runs that keep it in memory can be saved");
+    detail::BinaryWriter w(os);
+    w.magic(kStateMagic);
+    w.u32(kStateVersion);
+    for (std::uint64_t v : fingerprint()) w.u64(v);
+    w.u64(static_cast<std::uint64_t>(st_.step));
+    const TrainResult& r = st_.result;
+    w.u64(static_cast<std::uint64_t>(r.best_step));
+    w.u64(static_cast<std::uint64_t>(r.samples_seen));
+    for (double v : {r.train_seconds, r.validation_seconds, st_.recent_loss, st_.recent_aux}) w.f64(v);
+    w.u64(static_cast<std::uint64_t>(st_.recent));
+    const EvalMetrics& b = r.best_val;
+    for (double v : {b.auc, b.gauc, b.category_auc, b.logloss, b.auc_reference, b.category_auc_reference}) w.f64(v);
+    w.u64(static_cast<std::uint64_t>(b.samples));
+    w.u64(r.history.size());
+    for (const ValidationPoint& h : r.history) {
+      w.u64(static_cast<std::uint64_t>(h.step));
+      w.u64(static_cast<std::uint64_t>(h.epoch));
+      for (double v : {h.auc, h.logloss, h.train_loss, h.train_aux_loss}) w.f64(v);
+    }
+    w.u64(st_.best_model.size());
+    w.checksum();
+    os.write(st_.best_model.data(), static_cast<std::streamsize>(st_.best_model.size()));
+    model_.save(os, true);
+    w.check("training state");
+  }
+
+  /// Restores a state written by save_state with the same settings and dataset; the next
+  /// run() continues from its step and, to the last bit, equals the run that was paused
+  /// continuing (same thread count assumed: a different one reorders gradient sums).
+  void resume_state(std::istream& is, const std::string& name) {
+    detail::BinaryReader r(is, name);
+    r.expect_magic(kStateMagic, "dare training state");
+    const auto version = r.u32("version");
+    if (version != kStateVersion) {
+      throw FormatError(name, 0, "version", detail::concat("unsupported training state version ", version,
+                                                           " (this build reads ", kStateVersion, ")"));
+    }
+    static constexpr const char* names[] = {"batch_size", "epochs", "eval_interval", "min_evals_per_epoch",
+                                            "validate_at_end", "eval_batch_size", "eval_drop_last",
+                                            "inference_stats", "precise_batches", "train_order", "shuffle_seed",
+                                            "lr (bits)", "l2 (bits)", "training samples", "max_steps",
+                                            "embedding_mode", "reference_l2"};
+    const auto expect = fingerprint();
+    for (std::size_t i = 0; i < expect.size(); ++i) {
+      const auto v = r.u64(names[i]);
+      if (v != expect[i]) {
+        throw FormatError(name, 0, names[i], detail::concat("the state was saved with ", v, ", this run has ", expect[i],
+                                                            ": resume with the settings of the paused run"));
+      }
+    }
+    RunState st;
+    st.step = static_cast<Index>(r.u64("step"));
+    st.result.best_step = static_cast<Index>(r.u64("best_step"));
+    st.result.samples_seen = static_cast<Index>(r.u64("samples_seen"));
+    st.result.train_seconds = r.f64("train_seconds");
+    st.result.validation_seconds = r.f64("validation_seconds");
+    st.recent_loss = r.f64("recent_loss");
+    st.recent_aux = r.f64("recent_aux");
+    st.recent = static_cast<Index>(r.u64("recent"));
+    EvalMetrics& b = st.result.best_val;
+    b.auc = r.f64("best_val.auc");
+    b.gauc = r.f64("best_val.gauc");
+    b.category_auc = r.f64("best_val.category_auc");
+    b.logloss = r.f64("best_val.logloss");
+    b.auc_reference = r.f64("best_val.auc_reference");
+    b.category_auc_reference = r.f64("best_val.category_auc_reference");
+    b.samples = static_cast<Index>(r.u64("best_val.samples"));
+    const auto points = r.u64("history");
+    if (points > static_cast<std::uint64_t>(st.step) + 1) r.fail("history", "more validations than steps");
+    for (std::uint64_t i = 0; i < points; ++i) {
+      ValidationPoint h;
+      h.step = static_cast<Index>(r.u64("history.step"));
+      h.epoch = static_cast<int>(r.u64("history.epoch"));
+      h.auc = r.f64("history.auc");
+      h.logloss = r.f64("history.logloss");
+      h.train_loss = r.f64("history.train_loss");
+      h.train_aux_loss = r.f64("history.train_aux_loss");
+      st.result.history.push_back(h);
+    }
+    const auto best_bytes = r.u64("best_model");
+    r.verify_checksum();
+    r.require_remaining(best_bytes, "best_model");
+    st.best_model.resize(static_cast<std::size_t>(best_bytes));
+    is.read(st.best_model.data(), static_cast<std::streamsize>(best_bytes));
+    if (static_cast<std::uint64_t>(is.gcount()) != best_bytes) r.fail("best_model", "the file ends inside it");
+    {
+      std::istringstream check(st.best_model);  // the best model must load, or nothing changes
+      Model scratch(model_.config());
+      scratch.load(check, name + " (best model)");
+    }
+    model_.configure_optimizer(options_.optimizer);
+    model_.load(is, name);
+    DARE_CHECK_ARG(model_.has_optimizer(), name, ": the state holds no optimizer state");
+    st_ = std::move(st);
+    resumed_ = true;
   }
 
  private:
@@ -445,11 +598,41 @@ class Trainer {
   }
 
   static constexpr std::uint64_t kReferenceOrderSeed = 2024;
+  static constexpr char kStateMagic[9] = "DARETRST";
+  static constexpr std::uint32_t kStateVersion = 1;
+
+  // What a run carries from step to step (saved by save_state).
+  struct RunState {
+    Index step = 0;
+    TrainResult result;
+    double recent_loss = 0, recent_aux = 0;
+    Index recent = 0;
+    std::string best_model;  // checkpoint of the best model so far (in-memory mode)
+  };
+
+  // The settings a resumed run must share with the paused one.
+  std::array<std::uint64_t, 17> fingerprint() const {
+    auto bits = [](double x) {
+      std::uint64_t u;
+      std::memcpy(&u, &x, sizeof u);
+      return u;
+    };
+    const TrainOptions& o = options_;
+    return {static_cast<std::uint64_t>(o.batch_size), static_cast<std::uint64_t>(o.epochs),
+            static_cast<std::uint64_t>(o.eval_interval), static_cast<std::uint64_t>(o.min_evals_per_epoch),
+            o.validate_at_end ? 1u : 0u, static_cast<std::uint64_t>(o.eval_batch_size), o.eval_drop_last ? 1u : 0u,
+            static_cast<std::uint64_t>(o.inference_stats), static_cast<std::uint64_t>(o.precise_batches),
+            static_cast<std::uint64_t>(o.order), o.shuffle_seed, bits(o.optimizer.lr), bits(o.optimizer.l2),
+            static_cast<std::uint64_t>(data_.train().size()), static_cast<std::uint64_t>(o.max_steps),
+            static_cast<std::uint64_t>(o.optimizer.embedding_mode), o.optimizer.reference_l2 ? 1u : 0u};
+  }
 
   Model& model_;
   const Dataset& data_;
   TrainOptions options_;
   std::vector<Index> precise_order_;  // training samples behind Precise statistics
+  RunState st_;
+  bool resumed_ = false;
   std::function<void(const TrainProgress&)> progress_;
   Batch batch_;
   std::vector<int> labels_;
