@@ -2,3 +2,4 @@
 #pragma once
 
 #include "dare/core.hpp"
+#include "dare/serve/model_file.hpp"

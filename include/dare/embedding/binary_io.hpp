@@ -149,6 +149,9 @@ class BinaryWriter {
     put_uint(bits);
   }
 
+  /// `n` raw bytes (text, or bytes already in a defined order).
+  void bytes(const void* p, std::size_t n) { put(static_cast<const unsigned char*>(p), n); }
+
   /// `n` scalars from `p`, each by its IEEE bit pattern.
   template <class Scalar>
   void scalars(const Scalar* p, Index n) {
@@ -218,6 +221,8 @@ class BinaryReader {
   }
 
   std::uint32_t u32(const char* field) { return get_uint<std::uint32_t>(field); }
+  /// `n` raw bytes into `p` (call require_remaining first for a length read from the file).
+  void bytes(void* p, std::size_t n, const char* field) { get(static_cast<unsigned char*>(p), n, field); }
   std::uint64_t u64(const char* field) { return get_uint<std::uint64_t>(field); }
   double f64(const char* field) {
     const std::uint64_t bits = get_uint<std::uint64_t>(field);

@@ -58,6 +58,8 @@ struct Shared {
   static constexpr bool kProjected = false;
   static constexpr std::uint32_t kId = 1;
   static constexpr const char* kName = "shared";
+  template <int A2, int R2>
+  using with_dims = Shared<A2>;  ///< the same layout at other widths (R2 must equal A2)
   static constexpr std::array<const char*, 1> kAttSetNames = {"shared"};
   static constexpr std::array<const char*, 1> kReprSetNames = {""};
 };
@@ -71,6 +73,8 @@ struct Decoupled {
   static constexpr bool kProjected = false;
   static constexpr std::uint32_t kId = 2;
   static constexpr const char* kName = "decoupled";
+  template <int A2, int R2>
+  using with_dims = Decoupled<A2, R2>;
   static constexpr std::array<const char*, 1> kAttSetNames = {"attention"};
   static constexpr std::array<const char*, 1> kReprSetNames = {"representation"};
 };
@@ -84,6 +88,8 @@ struct FourTables {
   static constexpr bool kProjected = false;
   static constexpr std::uint32_t kId = 3;
   static constexpr const char* kName = "four-tables";
+  template <int A2, int R2>
+  using with_dims = FourTables<A2, R2>;
   static constexpr std::array<const char*, 2> kAttSetNames = {"attention.target", "attention.history"};
   static constexpr std::array<const char*, 2> kReprSetNames = {"representation.target", "representation.history"};
 };
@@ -97,6 +103,8 @@ struct Projected {
   static constexpr bool kProjected = true;
   static constexpr std::uint32_t kId = 4;
   static constexpr const char* kName = "projected";
+  template <int A2, int R2>
+  using with_dims = Projected<A2>;
   static constexpr std::array<const char*, 1> kAttSetNames = {"shared"};
   static constexpr std::array<const char*, 1> kReprSetNames = {""};
 };
