@@ -3,3 +3,4 @@
 
 #include "dare/core.hpp"
 #include "dare/serve/model_file.hpp"
+#include "dare/serve/scorer.hpp"

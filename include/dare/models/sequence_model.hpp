@@ -429,11 +429,17 @@ class SequenceModel {
   /// feature_width() rows), before its BatchNorm.
   const Matrix& head_input() const noexcept { return x_main_; }
 
-  /// Scores one user's history against `m` candidate targets (serving). The history is `len`
-  /// behaviours, oldest first (len <= max_len; it is left-padded to the window). It is
-  /// gathered and embedded once; see the header note for how the candidates are searched.
+  /// Scratch of one serving thread: everything score_candidates writes (defined below).
+  class ServeScratch;
+
+  /// Scores one user's history against `m` candidate targets (serving) into prob[0, m). The
+  /// history is `len` behaviours, oldest first (len <= max_len; it is left-padded to the
+  /// window), gathered and embedded once; see the header note for how the candidates are
+  /// searched. Const: any number of threads may score at once, each with its own scratch
+  /// (made once per thread, `ServeScratch scratch(model)`, and reused); the model must not be
+  /// trained or loaded meanwhile. Uses the main head's stored statistics.
   void score_candidates(const Id* hist_item, const Id* hist_cat, Index len, const Id* cand_item,
-                        const Id* cand_cat, Index m, Scalar* prob) {
+                        const Id* cand_cat, Index m, Scalar* prob, ServeScratch& sc) const {
     const Index L = config_.max_len;
     DARE_CHECK_ARG(len >= 0 && len <= L, "history length ", len, " must be in [0, ", L, "]");
     DARE_CHECK_ARG(m >= 0, "candidate count must be non-negative, got ", m);
@@ -446,62 +452,72 @@ class SequenceModel {
       check_id(config_.num_cats, cand_cat[i], "candidate category", i);
     }
     if (m == 0) return;
-    Work& w = work_[0];
-    serve_items_.assign(static_cast<std::size_t>(L), Id{0});
-    serve_cats_.assign(static_cast<std::size_t>(L), Id{0});
-    std::copy(hist_item, hist_item + len, serve_items_.begin() + (L - len));
-    std::copy(hist_cat, hist_cat + len, serve_cats_.begin() + (L - len));
+    Work& w = sc.work_;
+    sc.items_.assign(static_cast<std::size_t>(L), Id{0});
+    sc.cats_.assign(static_cast<std::size_t>(L), Id{0});
+    std::copy(hist_item, hist_item + len, sc.items_.begin() + (L - len));
+    std::copy(hist_cat, hist_cat + len, sc.cats_.begin() + (L - len));
     SequenceBatch one;
     one.size = 1;
     one.max_len = L;
-    one.hist_item = serve_items_.data();
-    one.hist_cat = serve_cats_.data();
+    one.hist_item = sc.items_.data();
+    one.hist_cat = sc.cats_.data();
+    compute_time(sc.time_);
     w.cached = false;
-    gather_history(w, one, 0);
+    gather_history(w, one, 0, sc.time_);
 
-    prepare_batch(m);
-    main_.set_training(false);
-    main_.set_inference_stats(nn::InferenceStats::Running);  // the stored statistics
-    prepare_time();
+    const Index K = selected_count();
+    sc.x_.resize(feature_width(), m);
+    sc.top_pos_.resize(static_cast<std::size_t>(m * K));
+    sc.top_w_.resize(sc.top_pos_.size());
     if constexpr (kBatchedSearch) {
       // Keys [k_sem | k_time] and queries [q_sem · s_sem | q_time · s_time]: one dot product.
       const Index sem = 2 * A_;
       const Index width = 3 * A_;
       const Index stride = aligned_stride<Scalar>(width);
-      serve_keys_.resize(static_cast<std::size_t>(L * stride));
+      sc.keys_.resize(static_cast<std::size_t>(L * stride));
       for (Index j = 0; j < L; ++j) {
-        Scalar* k = serve_keys_.data() + j * stride;
+        Scalar* k = sc.keys_.data() + j * stride;
         copy_row(w.keys.data() + j * w.sem_stride, sem, k);
-        copy_row(time_keys_.data() + j * A_, A_, k + sem);
+        copy_row(sc.time_.keys.data() + j * A_, A_, k + sem);
       }
-      serve_queries_.resize(static_cast<std::size_t>(m * stride));
+      sc.queries_.resize(static_cast<std::size_t>(m * stride));
       const Scalar ss = scorer_.semantic_scale(), ts = scorer_.time_scale();
       for (Index c = 0; c < m; ++c) {
-        Scalar* q = serve_queries_.data() + c * stride;
-        target(w, cand_item[c], cand_cat[c]);
-        copy_row(w.q.data(), sem, q, ss);
-        copy_row(q_time_.data(), A_, q + sem, ts);
+        Scalar* q = sc.queries_.data() + c * stride;
+        embed<Role::AttentionTarget>(kItem, cand_item[c], q);
+        embed<Role::AttentionTarget>(kCategory, cand_cat[c], q + A_);
+        for (Index i = 0; i < sem; ++i) q[i] *= ss;
+        copy_row(sc.time_.q_time.data(), A_, q + sem, ts);
       }
-      const Index K = config_.top_k;
-      serve_pos_.resize(static_cast<std::size_t>(m * K));
-      serve_scores_.resize(static_cast<std::size_t>(m * K));
-      if (!search_ || search_->k() != K) search_ = std::make_unique<MultiSearch<Scalar, detail::times(3, AttDim)>>(K);
-      search_->search(serve_queries_.data(), m, stride, serve_keys_.data(), L, stride, w.valid.data(),
-                      serve_pos_.data(), serve_scores_.data(), K, width);
+      sc.pos_.resize(static_cast<std::size_t>(m * K));
+      sc.scores_.resize(static_cast<std::size_t>(m * K));
+      if (!sc.search_ || sc.search_->k() != K) sc.search_ = std::make_unique<MultiSearch<Scalar, detail::times(3, AttDim)>>(K);
+      sc.search_->search(sc.queries_.data(), m, stride, sc.keys_.data(), L, stride, w.valid.data(), sc.pos_.data(),
+                         sc.scores_.data(), K, width);
       for (Index c = 0; c < m; ++c) {
-        target(w, cand_item[c], cand_cat[c]);
-        attend(w, c, serve_pos_.data() + c * K, serve_scores_.data() + c * K);
+        target(w, cand_item[c], cand_cat[c], sc.time_);
+        attend(w, c, sc.pos_.data() + c * K, sc.scores_.data() + c * K, sc.x_, sc.top_pos_.data(), sc.top_w_.data());
       }
     } else {
       for (Index c = 0; c < m; ++c) {
-        target(w, cand_item[c], cand_cat[c]);
-        scorer_.forward(w.scorer, w.q.data(), w.keys.data(), w.sem_stride, L, time_bias_.data(), w.valid.data(),
+        target(w, cand_item[c], cand_cat[c], sc.time_);
+        scorer_.forward(w.scorer, w.q.data(), w.keys.data(), w.sem_stride, L, sc.time_.bias.data(), w.valid.data(),
                         w.scores.data());
-        features(w, w.scores.data(), cand_cat[c], c, false);
+        w.selector.select(w.scores.data(), L, w.valid.data(), w.hist_cat.data(), cand_cat[c], w.sel_pos.data(),
+                          w.sel_scores.data());
+        attend(w, c, w.sel_pos.data(), w.sel_scores.data(), sc.x_, sc.top_pos_.data(), sc.top_w_.data());
       }
     }
-    main_.forward(x_main_, logits_main_);
-    nn::SoftmaxCrossEntropy<Scalar>::positive_probability(logits_main_, prob);
+    main_.infer(sc.x_, sc.logits_, sc.mlp_);
+    nn::SoftmaxCrossEntropy<Scalar>::positive_probability(sc.logits_, prob);
+  }
+
+  /// score_candidates with the model's own scratch (one thread at a time).
+  void score_candidates(const Id* hist_item, const Id* hist_cat, Index len, const Id* cand_item,
+                        const Id* cand_cat, Index m, Scalar* prob) {
+    if (!serve_) serve_ = std::make_unique<ServeScratch>(*this);
+    score_candidates(hist_item, hist_cat, len, cand_item, cand_cat, m, prob, *serve_);
   }
 
   /// Number of positions the main attention keeps (K, or L for full attention).
@@ -599,6 +615,11 @@ class SequenceModel {
     return f == kItem ? config_.num_items : f == kCategory ? config_.num_cats : config_.num_times;
   }
 
+  // The time rows of a batch (see compute_time).
+  struct TimeRows {
+    std::vector<Scalar> q_time, keys, vals, target_val, bias;
+  };
+
   // Per-worker scratch for one sample at a time (sized once from the config).
   struct Work {
     explicit Work(const SequenceModel& m)
@@ -669,6 +690,26 @@ class SequenceModel {
     std::vector<Scalar> time_ds, time_query, time_repr, proj_tmp;
   };
 
+ public:
+  /// Scratch of one serving thread: everything score_candidates writes.
+  class ServeScratch {
+   public:
+    explicit ServeScratch(const SequenceModel& m) : work_(m) {}
+
+   private:
+    friend class SequenceModel;
+    Work work_;
+    TimeRows time_;
+    Matrix x_, logits_;
+    std::array<Matrix, 2> mlp_;
+    std::vector<Id> items_, cats_;
+    AlignedVector<Scalar> keys_, queries_;
+    std::vector<Index> pos_, top_pos_;
+    std::vector<Scalar> scores_, top_w_;
+    std::unique_ptr<MultiSearch<Scalar, detail::times(3, AttDim)>> search_;
+  };
+
+ private:
   template <Role R>
   auto& grad_of(Grads& g, int field) {
     if constexpr (is_attention(R) || kShared) {
@@ -809,28 +850,29 @@ class SequenceModel {
 
   // The time rows of the batch: every sample has the same time ids, so the target's time
   // query and value, each position's time key and value, and the dot scorer's time term
-  // time_bias_[j] = <q_time, k_time_j> · s_time are computed once.
-  void prepare_time() {
+  // bias[j] = <q_time, k_time_j> · s_time are computed once per batch (or serving call).
+  void compute_time(TimeRows& t) const {
     if constexpr (kUsesTime) {
       const Index L = config_.max_len;
-      q_time_.resize(static_cast<std::size_t>(A_));
-      time_keys_.resize(static_cast<std::size_t>(L * A_));
-      time_vals_.resize(static_cast<std::size_t>(L * R_));
-      target_time_val_.resize(static_cast<std::size_t>(R_));
-      time_bias_.resize(static_cast<std::size_t>(L));
-      embed<Role::AttentionTarget>(kTime, 0, q_time_.data());
-      embed<Role::ReprTarget>(kTime, 0, target_time_val_.data());
+      t.q_time.resize(static_cast<std::size_t>(A_));
+      t.keys.resize(static_cast<std::size_t>(L * A_));
+      t.vals.resize(static_cast<std::size_t>(L * R_));
+      t.target_val.resize(static_cast<std::size_t>(R_));
+      t.bias.resize(static_cast<std::size_t>(L));
+      embed<Role::AttentionTarget>(kTime, 0, t.q_time.data());
+      embed<Role::ReprTarget>(kTime, 0, t.target_val.data());
       const Scalar scale = scorer_.time_scale();
       for (Index j = 0; j < L; ++j) {
-        Scalar* tk = time_keys_.data() + j * A_;
+        Scalar* tk = t.keys.data() + j * A_;
         embed<Role::AttentionHistory>(kTime, static_cast<Id>(L - j), tk);
-        embed<Role::ReprHistory>(kTime, static_cast<Id>(L - j), time_vals_.data() + j * R_);
+        embed<Role::ReprHistory>(kTime, static_cast<Id>(L - j), t.vals.data() + j * R_);
         Scalar acc = 0;
-        for (Index c = 0; c < A_; ++c) acc += q_time_[static_cast<std::size_t>(c)] * tk[c];
-        time_bias_[static_cast<std::size_t>(j)] = acc * scale;
+        for (Index c = 0; c < A_; ++c) acc += t.q_time[static_cast<std::size_t>(c)] * tk[c];
+        t.bias[static_cast<std::size_t>(j)] = acc * scale;
       }
     }
   }
+  void prepare_time() { compute_time(time_); }
 
   static void copy_row(const Scalar* src, Index n, Scalar* dst, Scalar scale = Scalar(1)) {
     for (Index c = 0; c < n; ++c) dst[c] = src[c] * scale;
@@ -840,7 +882,7 @@ class SequenceModel {
   // window of sample s, and its padding mask; a window equal to the worker's previous one is
   // not gathered again (the tables do not change within a pass, which starts with `cached`
   // cleared).
-  void gather_history(Work& w, const SequenceBatch& b, Index s) const {
+  void gather_history(Work& w, const SequenceBatch& b, Index s, const TimeRows& t) const {
     const Index L = config_.max_len;
     const Id* items = b.hist_item + s * L;
     const Id* cats = b.hist_cat + s * L;
@@ -860,27 +902,28 @@ class SequenceModel {
       Scalar* v = w.vals.data() + j * w.val_stride;
       embed<Role::ReprHistory>(kItem, items[j], v);
       embed<Role::ReprHistory>(kCategory, cats[j], v + R_);
-      if constexpr (kUsesTime) copy_row(time_vals_.data() + j * R_, R_, v + 2 * R_);
+      if constexpr (kUsesTime) copy_row(t.vals.data() + j * R_, R_, v + 2 * R_);
     }
   }
 
   // The target's attention query (w.q) and representation (w.v).
-  void target(Work& w, Id t_item, Id t_cat) const {
+  void target(Work& w, Id t_item, Id t_cat, const TimeRows& t) const {
     embed<Role::AttentionTarget>(kItem, t_item, w.q.data());
     embed<Role::AttentionTarget>(kCategory, t_cat, w.q.data() + A_);
     embed<Role::ReprTarget>(kItem, t_item, w.v.data());
     embed<Role::ReprTarget>(kCategory, t_cat, w.v.data() + R_);
-    if constexpr (kUsesTime) copy_row(target_time_val_.data(), R_, w.v.data() + 2 * R_);
+    if constexpr (kUsesTime) copy_row(t.target_val.data(), R_, w.v.data() + 2 * R_);
   }
 
   // Softmax over the kept logits, then column `col` of the main head input [v, u (, v ⊙ u)].
-  void attend(Work& w, Index col, const Index* pos, const Scalar* sel_scores) {
+  void attend(Work& w, Index col, const Index* pos, const Scalar* sel_scores, Matrix& xs, Index* top_pos,
+              Scalar* top_w) const {
     const Index K = selected_count();
     const Index V = value_width();
-    Scalar* tw = top_w_.data() + col * K;
+    Scalar* tw = top_w + col * K;
     SoftmaxAttention<Scalar>::softmax(sel_scores, K, tw);
-    std::copy(pos, pos + K, top_pos_.begin() + col * K);
-    Scalar* x = x_main_.col(col).data();
+    std::copy(pos, pos + K, top_pos + col * K);
+    Scalar* x = xs.col(col).data();
     copy_row(w.v.data(), V, x);
     const Scalar* rows = w.vals.data();
     if constexpr (!Selector::kAllPositions) {
@@ -896,7 +939,7 @@ class SequenceModel {
     const Index L = config_.max_len;
     const Index V = value_width();
     w.selector.select(scores, L, w.valid.data(), w.hist_cat.data(), t_cat, w.sel_pos.data(), w.sel_scores.data());
-    attend(w, col, w.sel_pos.data(), w.sel_scores.data());
+    attend(w, col, w.sel_pos.data(), w.sel_scores.data(), x_main_, top_pos_.data(), top_w_.data());
     if constexpr (Selector::kAuxAttendsAll) {
       if (with_aux) {
         Scalar* aw = all_w_.data() + col * L;
@@ -910,9 +953,9 @@ class SequenceModel {
   }
 
   void sample_forward(Work& w, const SequenceBatch& b, Index s, bool training) {
-    gather_history(w, b, s);
-    target(w, b.target_item[s], b.target_cat[s]);
-    scorer_.forward(w.scorer, w.q.data(), w.keys.data(), w.sem_stride, config_.max_len, time_bias_.data(),
+    gather_history(w, b, s, time_);
+    target(w, b.target_item[s], b.target_cat[s], time_);
+    scorer_.forward(w.scorer, w.q.data(), w.keys.data(), w.sem_stride, config_.max_len, time_.bias.data(),
                     w.valid.data(), w.scores.data());
     features(w, w.scores.data(), b.target_cat[s], s, training && config_.aux_loss);
   }
@@ -924,8 +967,8 @@ class SequenceModel {
     const bool tr = config_.target_aware;
     const Id t_item = b.target_item[s];
     const Id t_cat = b.target_cat[s];
-    gather_history(w, b, s);
-    target(w, t_item, t_cat);
+    gather_history(w, b, s, time_);
+    target(w, t_item, t_cat, time_);
 
     const Scalar* x = x_main_.col(s).data();
     const Scalar* dx = dx_main_.col(s).data();
@@ -1032,8 +1075,8 @@ class SequenceModel {
       for (Index j = 0; j < L; ++j) {
         const Scalar d = g.time_ds[static_cast<std::size_t>(j)] * scale;
         if (d == Scalar(0)) continue;
-        embed_backward<Role::AttentionHistory>(g, kTime, static_cast<Id>(L - j), q_time_.data(), d);
-        const Scalar* tk = time_keys_.data() + j * A_;
+        embed_backward<Role::AttentionHistory>(g, kTime, static_cast<Id>(L - j), time_.q_time.data(), d);
+        const Scalar* tk = time_.keys.data() + j * A_;
         for (Index c = 0; c < A_; ++c) dq_time[static_cast<std::size_t>(c)] += d * tk[c];
       }
       if (any_nonzero(dq_time.data(), A_)) embed_backward<Role::AttentionTarget>(g, kTime, 0, dq_time.data(), Scalar(1));
@@ -1154,12 +1197,9 @@ class SequenceModel {
   // Per-batch state shared between the forward and backward passes.
   Matrix x_main_, x_aux_, logits_main_, logits_aux_, dlogits_main_, dlogits_aux_, dx_main_, dx_aux_;
   std::vector<Index> top_pos_;
-  std::vector<Scalar> top_w_, all_w_, time_bias_, q_time_, time_keys_, time_vals_, target_time_val_;
-  AlignedVector<Scalar> serve_queries_, serve_keys_;
-  std::vector<Index> serve_pos_;
-  std::vector<Scalar> serve_scores_;
-  std::vector<Id> serve_items_, serve_cats_;
-  std::unique_ptr<MultiSearch<Scalar, detail::times(3, AttDim)>> search_;
+  std::vector<Scalar> top_w_, all_w_;
+  TimeRows time_;
+  std::unique_ptr<ServeScratch> serve_;  // the non-const score_candidates' scratch
 
   OptimizerConfig opt_config_;
   std::vector<std::unique_ptr<TableAdam<Scalar, AttDim>>> att_adam_;

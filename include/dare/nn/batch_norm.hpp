@@ -199,6 +199,23 @@ class BatchNorm1d {
   Parameter<Scalar>& beta() noexcept { return beta_; }
   Parameter<Scalar>& running_mean() noexcept { return running_mean_; }
   Parameter<Scalar>& running_var() noexcept { return running_var_; }
+  const Parameter<Scalar>& gamma() const noexcept { return gamma_; }
+  const Parameter<Scalar>& beta() const noexcept { return beta_; }
+  const Parameter<Scalar>& running_mean() const noexcept { return running_mean_; }
+  const Parameter<Scalar>& running_var() const noexcept { return running_var_; }
+
+  /// y = the inference-mode forward with the stored statistics (as forward() outside
+  /// training with Running or Precise statistics, to the bit), without touching the layer:
+  /// safe to call from several threads at once. `y` may be `x`.
+  void infer(const Matrix& x, Matrix& y) const {
+    DARE_CHECK_ARG(x.rows() == features(), "BatchNorm1d '", name_, "': input has ", x.rows(),
+                   " rows but the layer has ", features(), " features");
+    const Matrix inv_std = (running_var_.value.col(0).array() + static_cast<Scalar>(eps_)).rsqrt().matrix();
+    y = x.colwise() - running_mean_.value.col(0);
+    y.array().colwise() *= inv_std.col(0).array();
+    y.array().colwise() *= gamma_.value.col(0).array();
+    y.colwise() += beta_.value.col(0);
+  }
 
   /// {gamma, beta}: what an optimizer updates.
   std::vector<Parameter<Scalar>*> parameters() { return {&gamma_, &beta_}; }

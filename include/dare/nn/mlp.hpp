@@ -10,6 +10,7 @@
 // Linear layers from 0, so the final Linear of a {200, 80} head is "<name>.linear2".
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -127,6 +128,37 @@ class Mlp {
       h = &post_[i];
     }
     linears_.back().forward(*h, y);
+  }
+
+  /// y = mlp(x) in inference mode with the BatchNorm's stored statistics (forward() outside
+  /// training with Running or Precise statistics, to the bit), touching nothing in the Mlp:
+  /// several threads may call it at once, each with its own `scratch` (two matrices).
+  void infer(const Matrix& x, Matrix& y, std::array<Matrix, 2>& scratch) const {
+    const Matrix* h = &x;
+    int next = 0;
+    if (has_batch_norm()) {
+      batch_norm_.front().infer(x, scratch[0]);
+      h = &scratch[0];
+      next = 1;
+    }
+    for (std::size_t i = 0; i < prelus_.size(); ++i) {
+      Matrix& out = scratch[static_cast<std::size_t>(next)];
+      out.noalias() = linears_[i].weight().value * *h;
+      out.colwise() += linears_[i].bias().value.col(0);
+      const bool shared = prelus_[i].slope().value.rows() == 1;
+      const Scalar* a = prelus_[i].slope().value.data();
+      for (Index j = 0; j < out.cols(); ++j) {
+        Scalar* c = out.col(j).data();
+        for (Index r = 0; r < out.rows(); ++r) {
+          const Scalar sl = shared ? a[0] : a[r];
+          c[r] = c[r] > 0 ? c[r] : sl * c[r];
+        }
+      }
+      h = &out;
+      next = 1 - next;
+    }
+    y.noalias() = linears_.back().weight().value * *h;
+    y.colwise() += linears_.back().bias().value.col(0);
   }
 
   /// Accumulates every parameter's gradient for the last forward; if `dx` is not nullptr,

@@ -175,7 +175,7 @@ inline void write_model_info(std::ostream& os, const ModelFileInfo& info) {
 
 inline ModelFileInfo read_model_info(std::istream& is, const std::string& name) {
   BinaryReader r(is, name);
-  r.expect_magic(kModelFileMagic, "dare model file (written by dare_train --checkpoint or save_model_file)");
+  r.expect_magic(kModelFileMagic, "a dare model file (written by dare_train --checkpoint or save_model_file)");
   const auto version = r.u32("version");
   if (version != kModelFileVersion) {
     throw FormatError(name, 0, "version", concat("unsupported model file version ", version, " (this build reads ",

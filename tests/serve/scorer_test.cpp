@@ -1,0 +1,148 @@
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "dare/models.hpp"
+#include "dare/serve/scorer.hpp"
+#include "models/model_test_util.hpp"
+
+namespace {
+
+using dare_test::OwnedBatch;
+using dare_test::tiny_config;
+
+// Raw id of dense id d: items 1000 + 7d, categories 50 + d.
+std::uint64_t raw_item(dare::Id d) { return 1000 + 7 * static_cast<std::uint64_t>(d); }
+std::uint64_t raw_cat(dare::Id d) { return 50 + static_cast<std::uint64_t>(d); }
+
+struct SavedModel {
+  std::string path = "/tmp/dare_scorer_test_" + std::to_string(::getpid()) + ".model";
+  ~SavedModel() { std::remove(path.c_str()); }
+};
+
+template <class Model>
+void save(Model& model, const std::string& path) {
+  dare::ModelFileInfo info;
+  info.raw_item_ids.push_back(0);
+  for (dare::Id d = 1; d < model.config().num_items; ++d) info.raw_item_ids.push_back(raw_item(d));
+  info.raw_cat_ids.push_back(0);
+  for (dare::Id d = 1; d < model.config().num_cats; ++d) info.raw_cat_ids.push_back(raw_cat(d));
+  dare::save_model_file(path, model, info);
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("a Scorer serves a model file in raw ids as the model scores dense ones", "[serve][scorer]",
+                   (dare::Dare<float, 3, 2>), (dare::TwinHard<float, 2>), (dare::Din<float, 2>)) {
+  auto config = tiny_config(TestType::AttDim, TestType::ReprDim);
+  TestType model(config);
+  model.configure_optimizer({});
+  const OwnedBatch train(12, 7, 13, 6, 3);
+  for (int i = 0; i < 3; ++i) {
+    model.forward_backward(train.view());
+    model.step();
+  }
+  SavedModel file;
+  save(model, file.path);
+  const dare::Scorer scorer(file.path);
+  CHECK(scorer.kind() == model.kind());
+  CHECK(scorer.max_len() == 7);
+
+  const std::vector<dare::Id> items = {3, 7, 7, 2, 11}, cats = {1, 2, 2, 5, 4};
+  const std::vector<dare::Id> cand = {1, 2, 3, 4, 5, 12}, cand_cat = {1, 1, 2, 3, 4, 5};
+  std::vector<std::uint64_t> ri, rc, rci, rcc;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    ri.push_back(raw_item(items[i]));
+    rc.push_back(raw_cat(cats[i]));
+  }
+  for (std::size_t i = 0; i < cand.size(); ++i) {
+    rci.push_back(raw_item(cand[i]));
+    rcc.push_back(raw_cat(cand_cat[i]));
+  }
+  std::vector<float> expected(6), got(6);
+  model.score_candidates(items.data(), cats.data(), 5, cand.data(), cand_cat.data(), 6, expected.data());
+  const auto unknown = scorer.score(ri.data(), rc.data(), 5, rci.data(), rcc.data(), 6, got.data());
+  CHECK(unknown.total() == 0);
+  for (int c = 0; c < 6; ++c) CHECK(got[c] == Approx(expected[c]).epsilon(1e-5));
+
+  // The top 3, best first, are the three highest probabilities.
+  std::vector<dare::Index> best(3);
+  std::vector<float> best_prob(3);
+  scorer.top(ri.data(), rc.data(), 5, rci.data(), rcc.data(), 6, 3, best.data(), best_prob.data());
+  std::vector<float> sorted = got;
+  std::sort(sorted.begin(), sorted.end(), std::greater<float>());
+  for (int k = 0; k < 3; ++k) {
+    CHECK(best_prob[k] == sorted[k]);
+    CHECK(got[static_cast<std::size_t>(best[k])] == sorted[k]);
+  }
+
+  // Unknown raw ids are counted and scored as the padding row, exactly as dense id 0.
+  std::vector<std::uint64_t> ri2 = ri, rci2 = rci;
+  ri2[1] = 999999;   // a history item the model never saw
+  rci2[0] = 888888;  // and a candidate
+  const auto u = scorer.score(ri2.data(), rc.data(), 5, rci2.data(), rcc.data(), 6, got.data());
+  CHECK(u.history_items == 1);
+  CHECK(u.candidate_items == 1);
+  std::vector<dare::Id> masked = items, masked_cats = cats, cand0 = cand;
+  masked[1] = 0;
+  masked_cats[1] = 0;
+  cand0[0] = 0;
+  model.score_candidates(masked.data(), masked_cats.data(), 5, cand0.data(), cand_cat.data(), 6, expected.data());
+  for (int c = 0; c < 6; ++c) CHECK(got[c] == Approx(expected[c]).epsilon(1e-5));
+  CHECK_THROWS_WITH(scorer.score(ri.data(), rc.data(), 8, rci.data(), rcc.data(), 6, got.data()),
+                    Catch::Contains("from 0 to 7"));
+}
+
+TEST_CASE("a Scorer called from several threads at once gives every call its single-thread answer",
+          "[serve][scorer][threads]") {
+  dare::Dare<float, 3, 2> model(tiny_config(3, 2));
+  const OwnedBatch train(12, 7, 13, 6, 3);
+  model.forward_backward(train.view());
+  SavedModel file;
+  save(model, file.path);
+  const dare::Scorer scorer(file.path);
+  // 64 requests of random histories and candidates, answered once alone, then by 4 threads.
+  std::mt19937_64 gen(17);
+  struct Request {
+    std::vector<std::uint64_t> items, cats, cand, cand_cats;
+    std::vector<float> alone, together;
+  };
+  std::vector<Request> requests(64);
+  for (auto& r : requests) {
+    const int len = static_cast<int>(gen() % 8), m = 1 + static_cast<int>(gen() % 9);
+    for (int i = 0; i < len; ++i) {
+      r.items.push_back(raw_item(static_cast<dare::Id>(1 + gen() % 12)));
+      r.cats.push_back(raw_cat(static_cast<dare::Id>(1 + gen() % 5)));
+    }
+    for (int i = 0; i < m; ++i) {
+      r.cand.push_back(raw_item(static_cast<dare::Id>(1 + gen() % 12)));
+      r.cand_cats.push_back(raw_cat(static_cast<dare::Id>(1 + gen() % 5)));
+    }
+    r.alone.resize(static_cast<std::size_t>(m));
+    r.together.resize(static_cast<std::size_t>(m));
+    scorer.score(r.items.data(), r.cats.data(), len, r.cand.data(), r.cand_cats.data(), m, r.alone.data());
+  }
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < 20; ++round) {
+        for (std::size_t i = static_cast<std::size_t>(t); i < requests.size(); i += 4) {
+          auto& r = requests[i];
+          scorer.score(r.items.data(), r.cats.data(), static_cast<dare::Index>(r.items.size()), r.cand.data(),
+                       r.cand_cats.data(), static_cast<dare::Index>(r.cand.size()), r.together.data());
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    INFO("request " << i);
+    CHECK(requests[i].together == requests[i].alone);
+  }
+}
