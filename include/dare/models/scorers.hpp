@@ -110,8 +110,9 @@ struct DotScorer {
       for (Index j = 0; j < n; ++j) scores[j] = valid[j] ? scores[j] + time_bias[j] : kPadding;
     }
 
-    /// Accumulates dq (raw query), key_grad(j, direction, scale) per valid position (the key
-    /// gradient is scale · direction) and time_ds[j] += ds[j].
+    /// Accumulates dq (the raw query's gradient over query_grad_scale()), key_grad(j,
+    /// direction, scale) per valid position (the key gradient is scale · direction) and
+    /// time_ds[j] += ds[j].
     template <class KeyGrad>
     void backward(Work& w, const Scalar* q, const Scalar* keys, Index stride, Index n, const std::uint8_t* valid,
                   const Scalar* ds, Scalar* dq, KeyGrad&& key_grad, Scalar* time_ds, Grad&) const {
@@ -128,8 +129,10 @@ struct DotScorer {
         // dL/dk_j = ds_j * sem * q = ds_j * (the scaled query).
         key_grad(j, w.qs.data(), d);
       }
-      for (Index c = 0; c < sem_dim_; ++c) dq[c] += w.acc[static_cast<std::size_t>(c)] * sem_;
+      for (Index c = 0; c < sem_dim_; ++c) dq[c] += w.acc[static_cast<std::size_t>(c)];
     }
+    /// dL/dq = query_grad_scale() · dq: the scale goes into the table update in one step.
+    Scalar query_grad_scale() const noexcept { return sem_; }
 
    private:
     Index sem_dim_;
@@ -287,6 +290,7 @@ struct MlpScorer {
     }
 
     Scalar time_scale() const noexcept { return Scalar(0); }
+    Scalar query_grad_scale() const noexcept { return Scalar(1); }
 
    private:
     // w.h = c 1ᵀ + M K, the pre-activation of the hidden layer at every position.

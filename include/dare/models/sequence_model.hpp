@@ -1020,8 +1020,9 @@ class SequenceModel {
           embed_backward<Role::AttentionHistory>(g, kCategory, cats[j], dir + A_, scale);
         },
         g.time_ds.data(), g.scorer);
-    embed_backward<Role::AttentionTarget>(g, kItem, t_item, w.dq.data(), Scalar(1));
-    embed_backward<Role::AttentionTarget>(g, kCategory, t_cat, w.dq.data() + A_, Scalar(1));
+    const Scalar dq_scale = scorer_.query_grad_scale();
+    embed_backward<Role::AttentionTarget>(g, kItem, t_item, w.dq.data(), dq_scale);
+    embed_backward<Role::AttentionTarget>(g, kCategory, t_cat, w.dq.data() + A_, dq_scale);
 
     // Values → representation embeddings. Padded positions carry gradient only where they
     // had weight (an all-padded window), exactly as the dense reference.
