@@ -36,6 +36,7 @@
 #include <CLI/CLI.hpp>
 
 #include "dare/dare.hpp"
+#include "model_use.hpp"
 #include "tool_checks.hpp"
 
 namespace {
@@ -62,6 +63,9 @@ struct Settings {
   std::string inference_stats = "precise";
   std::string train_order = "groups";
   std::string param_scheme = "reference";
+  std::string checkpoint;  // the best model as a model file
+  std::string save_state;  // where a paused run's state goes
+  std::string resume;      // a state to continue
 };
 
 // The input file's identity for the metrics record: its size and XXH64 of its bytes.
@@ -107,8 +111,13 @@ void check_outputs(Settings& s) {
     dare::check_output_path(s.cache, "--cache", inputs);
     inputs.push_back({s.cache, "--cache"});
   }
-  if (!s.train.checkpoint_path.empty()) {
-    const std::string& c = s.train.checkpoint_path;
+  if (!s.resume.empty()) inputs.push_back({s.resume, "--resume"});
+  if (!s.save_state.empty()) {
+    dare::check_output_path(s.save_state, "--save-state", inputs);
+    inputs.push_back({s.save_state, "--save-state"});
+  }
+  if (!s.checkpoint.empty()) {
+    const std::string& c = s.checkpoint;
     std::vector<std::string> paths = {c};
     if (s.models.size() > 1) {
       paths.clear();
@@ -187,10 +196,43 @@ RunReport train_model(const Settings& s, const dare::Dataset& data, const std::s
   dare::TrainOptions t = s.train;
   t.shuffle_seed = s.seed;
   t.optimizer.embedding_mode = s.sparse_adam ? dare::AdamMode::Lazy : dare::AdamMode::Dense;
-  if (!t.checkpoint_path.empty() && s.models.size() > 1) t.checkpoint_path += "." + name;
   dare::Trainer<Model> trainer(model, data, t);
   if (!s.quiet) trainer.on_progress(ProgressPrinter(name));
+  if (!s.resume.empty()) {
+    dare::detail::load_file(s.resume, "the training state",
+                            [&](std::istream& is, const std::string& file) { trainer.resume_state(is, file); });
+    std::fprintf(stderr, "resuming %s from %s\n", name.c_str(), s.resume.c_str());
+  }
   RunReport r{name, att, repr, trainer.run()};
+  if (r.result.paused) {
+    dare::detail::save_file_atomically(s.save_state, "training state", [&](std::ostream& os) { trainer.save_state(os); });
+    std::fprintf(stderr, "%s paused after step %lld; continue with --resume %s and the same flags\n", name.c_str(),
+                 static_cast<long long>(r.result.steps), s.save_state.c_str());
+  } else if (!s.checkpoint.empty()) {
+    dare::ModelFileInfo info;
+    const auto items = data.raw_item_ids();
+    const auto cats = data.raw_cat_ids();
+    info.raw_item_ids.assign(items.begin(), items.end());
+    info.raw_cat_ids.assign(cats.begin(), cats.end());
+    const dare::DatasetProvenance& prov = data.provenance();
+    dare_tools::record_preprocessing(info, prov.format, prov.options);
+    info.set("train.protocol", s.protocol);
+    info.set("train.param_scheme", s.param_scheme);
+    info.set("train.order", dare::to_string(t.order));
+    info.set_number("train.batch_size", t.batch_size);
+    info.set_number("train.epochs", t.epochs);
+    info.set_number("train.lr", t.optimizer.lr);
+    info.set_number("train.l2", t.optimizer.l2);
+    info.set_number("train.seed", s.seed);
+    info.set_number("train.eval_batch_size", t.eval_batch_size > 0 ? t.eval_batch_size : t.batch_size);
+    info.set("train.eval_drop_last", t.eval_drop_last ? "1" : "0");
+    info.set("train.inference_stats", dare::nn::to_string(t.inference_stats));
+    info.set_number("train.best_step", r.result.best_step);
+    info.set_number("train.steps", r.result.steps);
+    info.set_number("train.test_auc", r.result.test.auc);
+    const std::string path = s.models.size() > 1 ? s.checkpoint + "." + name : s.checkpoint;
+    dare::save_model_file(path, model, std::move(info));
+  }
   return r;
 }
 
@@ -388,7 +430,18 @@ int main(int argc, char** argv) {
                  "weights only")
       ->check(CLI::IsMember({"reference", "layer-defaults"}))
       ->capture_default_str();
-  app.add_option("--checkpoint", s.train.checkpoint_path, "file for the best model on validation (reload with the same flags)");
+  app.add_option("--checkpoint", s.checkpoint,
+                 "write the best model on validation as a model file (its kind, configuration, vocabulary and "
+                 "training settings; dare_eval, dare_predict and dare::load_model_file read it); with several "
+                 "--model, FILE.<model>");
+  app.add_option("--pause-at-step", s.train.pause_at_step,
+                 "stop after this step without the final validation and test, and write the run's state to "
+                 "--save-state (0: never)")
+      ->check(whole_number(0, 1000000000000LL))
+      ->capture_default_str();
+  app.add_option("--save-state", s.save_state, "file for the state of a run paused by --pause-at-step");
+  app.add_option("--resume", s.resume, "continue the paused run whose state this file holds (same flags otherwise)")
+      ->check(CLI::ExistingFile);
   app.add_option("--metrics-out", s.metrics_out, "write the metrics as JSON to this file");
   app.add_flag("--quiet", s.quiet, "no progress output");
   bool keep_denormals = false;
@@ -396,6 +449,14 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   s.train.flush_denormals = !keep_denormals;
   if (s.compare) s.models = {"dare", "twin"};
+  if ((s.train.pause_at_step > 0) != !s.save_state.empty()) {
+    std::fprintf(stderr, "dare_train: --pause-at-step and --save-state go together\n");
+    return 2;
+  }
+  if ((s.train.pause_at_step > 0 || !s.resume.empty()) && s.models.size() > 1) {
+    std::fprintf(stderr, "dare_train: a run to pause or resume trains one --model\n");
+    return 2;
+  }
   for (std::size_t i = 0; i < s.models.size(); ++i) {
     for (std::size_t j = 0; j < i; ++j) {
       if (s.models[i] == s.models[j]) {
@@ -430,6 +491,12 @@ int main(int argc, char** argv) {
                  static_cast<long long>(data.val().size()), static_cast<long long>(data.test().size()));
     std::vector<RunReport> runs;
     for (const auto& m : s.models) runs.push_back(run_model(m, s, data));
+    if (runs.front().result.paused) {
+      std::printf("%s paused after step %lld of the run (best validation AUC so far %.5f); no test metrics yet\n",
+                  runs.front().name.c_str(), static_cast<long long>(runs.front().result.steps),
+                  runs.front().result.best_val.auc);
+      return 0;
+    }
 
     std::printf("\n%-10s %8s %8s %8s %9s %9s %10s %12s %9s %7s\n", "model", "test AUC", "GAUC", "cat AUC", "logloss",
                 "val AUC", "best step", "samples/s", "train s", "val s");

@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# The main job: builds the examples, generates the default synthetic Taobao-format log and
+# The main job: builds the tools, generates the default synthetic Taobao-format log and
 # trains DARE and TWIN on it with the reference settings, printing their test metrics side
-# by side. Extra arguments go to dare_train (e.g. --epochs 1, --threads 1).
+# by side and writing both as model files (build/data/model.dare, build/data/model.twin) for
+# dare_eval, dare_predict and dare::Scorer. Extra arguments go to dare_train (e.g. --epochs 1,
+# --threads 1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=build/release
 data=build/data
 cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release -DDARE_BUILD_TESTS=OFF -DDARE_BUILD_BENCHMARKS=OFF >/dev/null
-cmake --build "$dir" -j "${DARE_JOBS:-$(nproc)}" --target dare_gen dare_train
+cmake --build "$dir" -j "${DARE_JOBS:-$(nproc)}" --target dare_gen dare_prep dare_train dare_eval dare_predict
 mkdir -p "$data"
 log="$data/synthetic_taobao.csv"
 # Always regenerated (well under a second), so a changed generator never leaves stale data.
 "$dir/examples/dare_gen" --format taobao --out "$log" --seed 1
-"$dir/examples/dare_train" --format taobao --input "$log" --compare --metrics-out "$data/metrics.json" "$@"
-echo "metrics written to $data/metrics.json"
+"$dir/examples/dare_train" --format taobao --input "$log" --compare --metrics-out "$data/metrics.json" \
+  --checkpoint "$data/model" "$@"
+echo "metrics written to $data/metrics.json; models to $data/model.dare and $data/model.twin"
