@@ -34,6 +34,22 @@ DatasetData small_dataset() {
   d.train = {{0, 4, 4, 3, 1}, {0, 4, 5, 3, 0}, {1, 2, 6, 2, 1}, {1, 2, 3, 2, 0}};
   d.val = {{0, 4, 4, 3, 1}, {0, 4, 6, 2, 0}};
   d.test = {{1, 0, 5, 3, 1}, {1, 0, 1, 1, 0}};
+  // The vocabulary: any uint64, in no particular order; a raw id 0 is a real id past entry 0.
+  d.raw_user_ids = {1003, 18446744073709551615ULL};
+  d.raw_item_ids = {0, 90, 17, 4000000000000, 5, 0, 123456789012};
+  d.raw_cat_ids = {0, 7, 3, 11};
+  d.provenance.format = dare::RawFormat::tmall;
+  d.provenance.options.min_clicks = 5;
+  d.provenance.options.train_windows = 1;
+  d.provenance.options.stride = 1;
+  d.provenance.options.max_len = 3;
+  d.provenance.options.negatives = 1;
+  d.provenance.options.seed = 99;
+  d.provenance.options.skip_malformed = true;
+  d.provenance.options.tmall_four_digit_dates_only = false;
+  d.provenance.options.negative_category = dare::ItemCategoryRule::last_seen;
+  d.provenance.input_bytes = 12345;
+  d.provenance.input_xxh64 = 0xfeedface01234567ULL;
   return d;
 }
 
