@@ -1,7 +1,11 @@
 // dare_prep — runs the DARE data protocol on a raw log and writes the dataset file that
 // training memory-maps (see dare/data/preprocess.hpp and dare/data/dataset.hpp).
 //
-//   dare_prep --format taobao --input data/taobao/UserBehavior.csv --out data/taobao.dare
+//   dare_prep --input data/taobao/UserBehavior.csv --out data/taobao.dare
+//   dare_prep --format tmall --input user_log_format1.csv --out tmall.dare --quiet
+//
+// The dataset records its vocabulary (the raw id of every dense id) and its provenance (this
+// run's format and options, the log's size and XXH64), which dare_train checks.
 #include <sys/resource.h>
 
 #include <cstdio>
@@ -18,19 +22,21 @@
 int main(int argc, char** argv) {
   CLI::App app{"Preprocess a raw Taobao or Tmall log into a dare dataset file"};
   dare::PreprocessOptions o;
-  std::string format;
+  std::string format = "taobao";
   std::string input;
   std::string out;
   bool reference_last_category = false;
   bool keep_short_dates = false;
+  bool quiet = false;
   app.add_option("--format", format, "taobao (UserBehavior.csv) or tmall (user_log_format1.csv)")
-      ->required()
-      ->check(CLI::IsMember({"taobao", "tmall"}));
+      ->check(CLI::IsMember({"taobao", "tmall"}))
+      ->capture_default_str();
   app.add_option("--input", input, "raw log")->required()->check(CLI::ExistingFile);
   app.add_option("--out", out, "dataset file to write")->required();
   app.add_flag("--skip-malformed", o.skip_malformed, "skip (and count) malformed rows instead of failing");
-  app.add_option("--seed", o.seed, "seed of negative sampling and the training shuffle")->capture_default_str();
   using dare_tools::whole_number;
+  app.add_option("--seed", o.seed, "seed of negative sampling and the training shuffle")
+      ->check(dare_tools::unsigned_whole_number(0, 18446744073709551615ULL))->capture_default_str();
   app.add_option("--min-clicks", o.min_clicks, "users with fewer clicks are dropped")
       ->check(whole_number(1, 4294967295LL))->capture_default_str();
   app.add_option("--max-len", o.max_len, "history window length")
@@ -46,6 +52,7 @@ int main(int argc, char** argv) {
                "instead of its first");
   app.add_flag("--keep-short-dates", keep_short_dates,
                "tmall: keep clicks whose time_stamp is not 4 characters (the reference drops them)");
+  app.add_flag("--quiet", quiet, "print nothing but errors");
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -58,6 +65,7 @@ int main(int argc, char** argv) {
     }
     const dare::PreprocessSummary s =
         dare::preprocess_to_file(input, dare::parse_raw_format(format, "--format"), out, o);
+    if (quiet) return 0;
     std::fputs(dare::describe(s).c_str(), stdout);
     rusage usage{};
     getrusage(RUSAGE_SELF, &usage);

@@ -8,7 +8,11 @@
 //   dare_train --input synthetic.csv --model dare,twin,twin-hard,din
 //
 // A raw log is preprocessed once into a dataset cache (--cache, default <input>.dare) that
-// later runs memory-map. DARE and TWIN have widths 8, 16, 32, 64 and 128 compiled in, the
+// later runs memory-map. The cache is reused only when its provenance is what this run would
+// make: the same log (size and XXH64 of its bytes) under the same preprocessing flags
+// (--format, --max-len, --skip-malformed); otherwise it is rebuilt, and stderr says which
+// field changed. Given a dataset as --input, a preprocessing flag that contradicts the
+// dataset's provenance is an error. DARE and TWIN have widths 8, 16, 32, 64 and 128 compiled in, the
 // other models width 16; any other width runs through the Dynamic instantiation.
 //
 // --protocol reference reproduces the public PyTorch reference's protocol (initialisation,
@@ -66,6 +70,8 @@ struct Settings {
   std::string checkpoint;  // the best model as a model file
   std::string save_state;  // where a paused run's state goes
   std::string resume;      // a state to continue
+  // The preprocessing flags given on the command line (checked against a dataset input).
+  std::vector<std::string> preprocessing_flags_given;
 };
 
 // The input file's identity for the metrics record: its size and XXH64 of its bytes.
@@ -74,7 +80,15 @@ struct FileIdentity {
   std::uint64_t xxh64 = 0;
 };
 
+// The identity of one file, computed once per run: the cache check (open_dataset) and the
+// metrics record share it; after preprocessing, it is the identity the new cache records.
+std::pair<std::string, FileIdentity>& known_identity() {
+  static std::pair<std::string, FileIdentity> known;
+  return known;
+}
+
 FileIdentity file_identity(const std::string& path) {
+  if (!path.empty() && known_identity().first == path) return known_identity().second;
   FileIdentity id;
   const int fd = ::open(path.c_str(), O_RDONLY);
   if (fd < 0) return id;
@@ -88,6 +102,7 @@ FileIdentity file_identity(const std::string& path) {
     }
   }
   ::close(fd);
+  known_identity() = {path, id};
   return id;
 }
 
@@ -103,12 +118,18 @@ struct RunReport {
 bool is_dataset_file(const std::string& path) { return dare::looks_like_dare_file(path); }
 
 // Refuses, before any work, outputs that would overwrite an input of the run or a device:
-// the dataset cache (when --input is a raw log), the checkpoints and the metrics file.
+// the dataset cache (when --input is a raw log; an existing cache must be a file dare wrote,
+// as it may be replaced), the checkpoints and the metrics file.
 void check_outputs(Settings& s) {
   std::vector<dare::NamedPath> inputs = {{s.input, "--input"}};
   if (!is_dataset_file(s.input)) {
     if (s.cache.empty()) s.cache = s.input + ".dare";
     dare::check_output_path(s.cache, "--cache", inputs);
+    struct stat st {};
+    if (::stat(s.cache.c_str(), &st) == 0 && !is_dataset_file(s.cache)) {
+      throw std::runtime_error("--cache '" + s.cache + "' exists and is not a dare dataset, so it is not replaced; "
+                               "remove it or choose another --cache");
+    }
     inputs.push_back({s.cache, "--cache"});
   }
   if (!s.resume.empty()) inputs.push_back({s.resume, "--resume"});
@@ -131,29 +152,72 @@ void check_outputs(Settings& s) {
   if (!s.metrics_out.empty()) dare::check_output_path(s.metrics_out, "--metrics-out", inputs);
 }
 
-double mtime(const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return -1;
-  return static_cast<double>(st.st_mtim.tv_sec) + 1e-9 * static_cast<double>(st.st_mtim.tv_nsec);
-}
-
-// Opens the dataset: directly if --input is one, else from the cache, preprocessing the
-// raw log first when the cache is missing, older than the log, or --rebuild-cache is set.
+// Opens the dataset: directly if --input is one (refusing preprocessing flags that contradict
+// its provenance), else from the cache, preprocessing the raw log first when the cache is
+// missing, unreadable, made from other bytes or with other flags, or --rebuild-cache is set.
 dare::Dataset open_dataset(Settings& s) {
-  if (is_dataset_file(s.input)) return dare::Dataset::open(s.input);
-  if (s.cache.empty()) s.cache = s.input + ".dare";
-  if (s.rebuild_cache || mtime(s.cache) < mtime(s.input)) {
-    dare::PreprocessOptions o;
-    o.max_len = s.max_len;
-    o.skip_malformed = s.skip_malformed;
-    std::fprintf(stderr, "preprocessing %s (%s) into %s ...\n", s.input.c_str(), s.format.c_str(), s.cache.c_str());
-    const auto summary = dare::preprocess_to_file(s.input, dare::parse_raw_format(s.format, "--format"), s.cache, o);
-    if (!s.quiet) std::fputs(dare::describe(summary).c_str(), stderr);
-  } else {
-    std::fprintf(stderr, "using the dataset cache %s (newer than %s; --rebuild-cache redoes it)\n", s.cache.c_str(),
-                 s.input.c_str());
+  dare::DatasetProvenance wanted;  // what preprocessing records in this run
+  wanted.format = dare::parse_raw_format(s.format, "--format");
+  wanted.options.max_len = s.max_len;
+  wanted.options.skip_malformed = s.skip_malformed;
+  if (is_dataset_file(s.input)) {
+    dare::Dataset data = dare::Dataset::open(s.input);
+    const dare::DatasetProvenance& made = data.provenance();
+    for (const std::string& flag : s.preprocessing_flags_given) {
+      dare::DatasetProvenance asked = made;
+      if (flag == "--format") asked.format = wanted.format;
+      if (flag == "--max-len") asked.options.max_len = s.max_len;
+      if (flag == "--skip-malformed") asked.options.skip_malformed = s.skip_malformed;
+      const std::string clash = dare::describe_difference(made, asked, "the dataset has", "the command line asks for");
+      if (!clash.empty()) {
+        throw std::invalid_argument(flag + " disagrees with the dataset --input '" + s.input + "' (" + clash +
+                                    "): drop the flag, or give the raw log as --input to preprocess it again");
+      }
+    }
+    return data;
   }
-  return dare::Dataset::open(s.cache);
+  if (s.cache.empty()) s.cache = s.input + ".dare";
+  std::string stale;  // why an existing cache is not used; empty when there is none
+  struct stat st {};
+  if (::stat(s.cache.c_str(), &st) == 0) {
+    if (s.rebuild_cache) {
+      stale = "--rebuild-cache";
+    } else {
+      try {
+        dare::Dataset cache = dare::Dataset::open(s.cache);
+        const dare::DatasetProvenance& made = cache.provenance();
+        // The flags, then the size, which cost nothing; the log is hashed only if they agree.
+        wanted.input_bytes = made.input_bytes;
+        wanted.input_xxh64 = made.input_xxh64;
+        stale = dare::describe_difference(made, wanted, "the cache has", "this run asks for");
+        if (stale.empty()) {
+          struct stat input {};
+          wanted.input_bytes = ::stat(s.input.c_str(), &input) == 0 ? static_cast<std::uint64_t>(input.st_size) : 0;
+          stale = dare::describe_difference(made, wanted, "the cache has", "the input has");
+        }
+        if (stale.empty()) {
+          const FileIdentity id = file_identity(s.input);
+          wanted.input_bytes = id.bytes;
+          wanted.input_xxh64 = id.xxh64;
+          stale = dare::describe_difference(made, wanted, "the cache has", "the input has");
+        }
+        if (stale.empty()) {
+          std::fprintf(stderr, "using the dataset cache %s (made from these bytes of %s with these flags; "
+                               "--rebuild-cache redoes it)\n", s.cache.c_str(), s.input.c_str());
+          return cache;
+        }
+      } catch (const dare::FormatError& e) {
+        stale = std::string("it cannot be read: ") + e.what();
+      }
+    }
+    std::fprintf(stderr, "rebuilding the dataset cache %s: %s\n", s.cache.c_str(), stale.c_str());
+  }
+  std::fprintf(stderr, "preprocessing %s (%s) into %s ...\n", s.input.c_str(), s.format.c_str(), s.cache.c_str());
+  const auto summary = dare::preprocess_to_file(s.input, wanted.format, s.cache, wanted.options);
+  if (!s.quiet) std::fputs(dare::describe(summary).c_str(), stderr);
+  dare::Dataset data = dare::Dataset::open(s.cache);
+  known_identity() = {s.input, FileIdentity{data.provenance().input_bytes, data.provenance().input_xxh64}};
+  return data;
 }
 
 // Progress: on a terminal one line rewritten in place (at most 4 times a second), else a
@@ -447,6 +511,9 @@ int main(int argc, char** argv) {
   bool keep_denormals = false;
   app.add_flag("--keep-denormals", keep_denormals, "do not flush denormal floats to zero while training (slower)");
   CLI11_PARSE(app, argc, argv);
+  for (const char* flag : {"--format", "--max-len", "--skip-malformed"}) {
+    if (app.count(flag) > 0) s.preprocessing_flags_given.push_back(flag);
+  }
   s.train.flush_denormals = !keep_denormals;
   if (s.compare) s.models = {"dare", "twin"};
   if ((s.train.pause_at_step > 0) != !s.save_state.empty()) {

@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <charconv>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -29,6 +30,23 @@ inline CLI::Validator whole_number(long long lo, long long hi) {
         return {};
       },
       "INT from " + std::to_string(lo) + " to " + std::to_string(hi));
+}
+
+/// A whole number from `lo` to `hi` for an unsigned 64-bit option (a seed): CLI11 alone would
+/// read "-1" as 2^64 - 1.
+inline CLI::Validator unsigned_whole_number(std::uint64_t lo, std::uint64_t hi) {
+  const std::string range = "a whole number from " + std::to_string(lo) + " to " + std::to_string(hi);
+  return CLI::Validator(
+      [lo, hi, range](std::string& text) -> std::string {
+        std::uint64_t v = 0;
+        const char* end = text.data() + text.size();
+        const auto [ptr, ec] = std::from_chars(text.data(), end, v);
+        if (text.empty() || ec != std::errc() || ptr != end || v < lo || v > hi) {
+          return "must be " + range + ", got '" + text + "'";
+        }
+        return {};
+      },
+      "UINT from " + std::to_string(lo) + " to " + std::to_string(hi));
 }
 
 /// A finite number in [lo, hi], or in (lo, hi] when `above_lo` (lo itself excluded).

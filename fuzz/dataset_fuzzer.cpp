@@ -2,8 +2,8 @@
 //
 // The input is a dataset file; its checksums are repaired first (see fuzz_util.hpp), it is
 // placed in a memfd and opened by path, which memory-maps it. A file that opens must be
-// safe to walk: every user's clicks and every sample's history are read, and a few batches
-// are filled (dare/data/batch.hpp) as training would.
+// safe to walk: every user's clicks, the vocabulary and every sample's history are read, and
+// a few batches are filled (dare/data/batch.hpp) as training would.
 #include "dare/data/batch.hpp"
 #include "dare/data/dataset.hpp"
 #include "fuzz_util.hpp"
@@ -24,6 +24,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       sum += static_cast<std::uint64_t>(ds.user_id(u));
     }
     for (Id item = 0; item < ds.num_items(); ++item) sum += static_cast<std::uint64_t>(ds.item_category(item));
+    // The vocabulary and the provenance (dataset.hpp checks them on open).
+    for (const ConstSpan<std::uint64_t> raw : {ds.raw_user_ids(), ds.raw_item_ids(), ds.raw_cat_ids()}) {
+      for (const std::uint64_t id : raw) sum += id;
+    }
+    FUZZ_CHECK(ds.provenance().options.max_len == ds.max_len());
+    FUZZ_CHECK(ds.provenance().options.negatives + 1 == ds.group_size());
     // fill_batch allocates batch x max_len ids: keep that bounded here (a huge max_len in
     // the header is the known unbounded-allocation issue, tracked on its own).
     if (ds.max_len() <= 4096) {

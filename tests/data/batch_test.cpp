@@ -33,6 +33,11 @@ DatasetData five_clicks() {
   d.click_cats = {21, 22, 23, 24, 25};
   d.item_category.assign(16, 21);
   d.item_category[0] = 0;
+  d.raw_user_ids = {1};
+  for (std::uint64_t id = 1; id < 16; ++id) d.raw_item_ids.push_back(id);
+  for (std::uint64_t id = 1; id < 26; ++id) d.raw_cat_ids.push_back(id);
+  d.provenance.options.max_len = 3;
+  d.provenance.options.negatives = 0;
   for (std::uint32_t end = 0; end <= 5; ++end) {
     d.train.push_back(Sample{0, end, static_cast<Id>(11 + end % 5), static_cast<Id>(21 + end % 5),
                              static_cast<std::int32_t>(end % 2)});

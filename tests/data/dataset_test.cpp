@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -34,6 +36,22 @@ DatasetData small_dataset() {
   d.train = {{0, 4, 4, 3, 1}, {0, 4, 5, 3, 0}, {1, 2, 6, 2, 1}, {1, 2, 3, 2, 0}};
   d.val = {{0, 4, 4, 3, 1}, {0, 4, 6, 2, 0}};
   d.test = {{1, 0, 5, 3, 1}, {1, 0, 1, 1, 0}};
+  // The vocabulary: any uint64, in no particular order; a raw id 0 is a real id past entry 0.
+  d.raw_user_ids = {1003, 18446744073709551615ULL};
+  d.raw_item_ids = {0, 90, 17, 4000000000000, 5, 0, 123456789012};
+  d.raw_cat_ids = {0, 7, 3, 11};
+  d.provenance.format = dare::RawFormat::tmall;
+  d.provenance.options.min_clicks = 5;
+  d.provenance.options.train_windows = 1;
+  d.provenance.options.stride = 1;
+  d.provenance.options.max_len = 3;
+  d.provenance.options.negatives = 1;
+  d.provenance.options.seed = 99;
+  d.provenance.options.skip_malformed = true;
+  d.provenance.options.tmall_four_digit_dates_only = false;
+  d.provenance.options.negative_category = dare::ItemCategoryRule::last_seen;
+  d.provenance.input_bytes = 12345;
+  d.provenance.input_xxh64 = 0xfeedface01234567ULL;
   return d;
 }
 
@@ -58,6 +76,19 @@ void expect_format_error(const std::string& path, const std::string& field, cons
   }
 }
 
+/// Overwrites `size` bytes at `at` within section `s` of a dataset file's bytes and repairs
+/// that section's checksum and the header's, so the change reaches the content checks.
+void patch_section(std::string& bytes, int s, std::size_t at, const void* value, std::size_t size) {
+  dare::detail::DatasetHeader h;
+  std::memcpy(&h, bytes.data(), sizeof h);
+  auto& e = h.sections[s];
+  REQUIRE(at + size <= e.bytes);
+  std::memcpy(&bytes[e.offset + at], value, size);
+  e.checksum = dare::detail::xxh64(bytes.data() + e.offset, e.bytes);
+  h.header_checksum = dare::detail::header_checksum(h);
+  std::memcpy(bytes.data(), &h, sizeof h);
+}
+
 }  // namespace
 
 TEST_CASE("XXH64 matches the reference implementation's test vectors", "[data][dataset]") {
@@ -78,6 +109,27 @@ TEST_CASE("XXH64 of an empty range takes a null pointer (an empty section's data
   // write_dataset hashes empty vectors; p + 8 on a null p is undefined (UBSan pointer-overflow).
   CHECK(dare::detail::xxh64(nullptr, 0) == 0xef46db3751d8e999ULL);
   CHECK(dare::detail::xxh64(nullptr, 0, 12345) == dare::detail::xxh64("", 0, 12345));
+}
+
+TEST_CASE("XXH64 fed in pieces equals XXH64 of the whole", "[data][dataset]") {
+  std::vector<unsigned char> bytes(1000);
+  for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<unsigned char>(i * 131 + 7);
+  for (const std::size_t total : {0, 1, 31, 32, 33, 63, 64, 100, 1000}) {
+    const std::uint64_t whole = dare::detail::xxh64(bytes.data(), total, 5);
+    for (const std::size_t piece : {1, 3, 8, 31, 32, 33, 500}) {
+      dare::detail::Xxh64Stream stream(5);
+      for (std::size_t at = 0; at < total; at += piece) {
+        stream.update(bytes.data() + at, std::min(piece, total - at));
+      }
+      stream.update(nullptr, 0);  // an empty piece changes nothing
+      CHECK(stream.size() == total);
+      CHECK(stream.digest() == whole);
+    }
+  }
+  dare::detail::Xxh64Stream fox;
+  fox.update("The quick brown ", 16);
+  fox.update("fox jumps over the lazy dog", 27);
+  CHECK(fox.digest() == 0x0b242d361fda71bcULL);
 }
 
 TEST_CASE("a dataset survives a write and a memory-mapped open unchanged", "[data][dataset]") {
@@ -107,6 +159,20 @@ TEST_CASE("a dataset survives a write and a memory-mapped open unchanged", "[dat
   CHECK(ds.item_category(0) == 0);
   CHECK(ds.item_category(5) == 3);
   CHECK(ds.train()[2].item == 6);
+  // The vocabulary and the provenance come back as written.
+  CHECK(std::vector<std::uint64_t>(ds.raw_user_ids().begin(), ds.raw_user_ids().end()) == d.raw_user_ids);
+  CHECK(std::vector<std::uint64_t>(ds.raw_item_ids().begin(), ds.raw_item_ids().end()) == d.raw_item_ids);
+  CHECK(std::vector<std::uint64_t>(ds.raw_cat_ids().begin(), ds.raw_cat_ids().end()) == d.raw_cat_ids);
+  CHECK(ds.raw_item_ids()[3] == 4000000000000ULL);
+  CHECK(ds.raw_user_ids()[1] == 18446744073709551615ULL);
+  CHECK(dare::describe_difference(ds.provenance(), d.provenance) == "");
+  CHECK(ds.provenance().format == dare::RawFormat::tmall);
+  CHECK(ds.provenance().options.seed == 99);
+  CHECK(ds.provenance().options.skip_malformed);
+  CHECK_FALSE(ds.provenance().options.tmall_four_digit_dates_only);
+  CHECK(ds.provenance().options.negative_category == dare::ItemCategoryRule::last_seen);
+  CHECK(ds.provenance().input_bytes == 12345);
+  CHECK(ds.provenance().input_xxh64 == 0xfeedface01234567ULL);
   // Sections are 64-byte aligned in the mapping.
   CHECK(reinterpret_cast<std::uintptr_t>(ds.train().data()) % 64 == 0);
   CHECK(reinterpret_cast<std::uintptr_t>(ds.user_items(0).data()) % 64 == 0);
@@ -146,6 +212,39 @@ TEST_CASE("write_dataset rejects inconsistent contents and leaves an existing fi
   bad = small_dataset();
   bad.user_ids.push_back(9);
   CHECK_THROWS_WITH(dare::write_dataset(path, bad), Catch::Contains("user_offsets has 3 entries"));
+  // The vocabulary: one raw id per dense id, distinct past the padding entry 0.
+  bad = small_dataset();
+  bad.raw_item_ids.pop_back();
+  CHECK_THROWS_WITH(dare::write_dataset(path, bad), Catch::Contains("raw_item_ids has 6 entries, expected num_items = 7"));
+  bad = small_dataset();
+  bad.raw_cat_ids.push_back(12);
+  CHECK_THROWS_WITH(dare::write_dataset(path, bad), Catch::Contains("raw_cat_ids has 5 entries, expected num_cats = 4"));
+  bad = small_dataset();
+  bad.raw_user_ids = {1003};
+  CHECK_THROWS_WITH(dare::write_dataset(path, bad), Catch::Contains("raw_user_ids has 1 entries"));
+  bad = small_dataset();
+  bad.raw_item_ids[6] = 17;
+  CHECK_THROWS_WITH(dare::write_dataset(path, bad), Catch::Contains("'raw_item_ids'") &&
+                                                        Catch::Contains("item ids 2 and 6 both have raw id 17"));
+  bad = small_dataset();
+  bad.raw_cat_ids[0] = 3;
+  CHECK_THROWS_WITH(dare::write_dataset(path, bad), Catch::Contains("'raw_cat_ids'") &&
+                                                        Catch::Contains("entry 0 (padding) is 3"));
+  bad = small_dataset();
+  bad.raw_user_ids[1] = 1003;
+  CHECK_THROWS_WITH(dare::write_dataset(path, bad), Catch::Contains("'raw_user_ids'") &&
+                                                        Catch::Contains("dataset users 0 and 1 both have raw id 1003"));
+  // The provenance must agree with the samples' window and groups, and be a valid protocol.
+  bad = small_dataset();
+  bad.provenance.options.max_len = 4;
+  CHECK_THROWS_WITH(dare::write_dataset(path, bad), Catch::Contains("'provenance'") &&
+                                                        Catch::Contains("records max_len 4 but the dataset's history window is 3"));
+  bad = small_dataset();
+  bad.provenance.options.negatives = 2;
+  CHECK_THROWS_WITH(dare::write_dataset(path, bad), Catch::Contains("'provenance'") && Catch::Contains("groups of 2"));
+  bad = small_dataset();
+  bad.provenance.options.min_clicks = 0;
+  CHECK_THROWS_WITH(dare::write_dataset(path, bad), Catch::Contains("'provenance'") && Catch::Contains("min_clicks"));
 
   // The earlier file is still there and intact, with no temporary beside it.
   CHECK(Dataset::open(path).num_users() == 2);
@@ -213,6 +312,87 @@ TEST_CASE("a corrupted dataset file names the corrupted field", "[data][dataset]
   std::memcpy(copy.data(), &future, sizeof future);
   dare_test::write_text(bad, copy);
   expect_format_error(bad, "version", "unsupported version 99");
+}
+
+TEST_CASE("a damaged vocabulary or provenance names its section", "[data][dataset]") {
+  dare_test::TempDir dir;
+  const std::string path = dir.file("d.dare");
+  const std::string bad = dir.file("bad.dare");
+  dare::write_dataset(path, small_dataset());
+  const std::string bytes = dare_test::read_text(path);
+  const auto h = read_header(path);
+  using dare::detail::kProvenance;
+  using dare::detail::kRawCatIds;
+  using dare::detail::kRawItemIds;
+  using dare::detail::kRawUserIds;
+
+  // A flipped byte in a vocabulary section is a checksum mismatch of that section.
+  for (const int s : {kRawUserIds, kRawItemIds, kRawCatIds, kProvenance}) {
+    std::string copy = bytes;
+    copy[h.sections[s].offset + 3] ^= 0x40;
+    dare_test::write_text(bad, copy);
+    expect_format_error(bad, dare::detail::section_name(s), "checksum mismatch");
+  }
+  // With the checksums repaired, the contents are checked: distinct raw ids, padding 0.
+  const std::uint64_t seventeen = 17;
+  std::string copy = bytes;
+  patch_section(copy, kRawItemIds, 6 * 8, &seventeen, 8);
+  dare_test::write_text(bad, copy);
+  expect_format_error(bad, "raw_item_ids", "item ids 2 and 6 both have raw id 17");
+  copy = bytes;
+  patch_section(copy, kRawCatIds, 0, &seventeen, 8);
+  dare_test::write_text(bad, copy);
+  expect_format_error(bad, "raw_cat_ids", "entry 0 (padding) is 17, not 0");
+  copy = bytes;
+  const std::uint64_t seven = 7;
+  patch_section(copy, kRawCatIds, 3 * 8, &seven, 8);
+  dare_test::write_text(bad, copy);
+  expect_format_error(bad, "raw_cat_ids", "category ids 1 and 3 both have raw id 7");
+  copy = bytes;
+  const std::uint64_t first_user = 1003;
+  patch_section(copy, kRawUserIds, 8, &first_user, 8);
+  dare_test::write_text(bad, copy);
+  expect_format_error(bad, "raw_user_ids", "dataset users 0 and 1 both have raw id 1003");
+  // ... and the provenance: its codes, its options, its agreement with the header.
+  using Record = dare::detail::ProvenanceRecord;
+  const std::uint32_t seven32 = 7;
+  copy = bytes;
+  patch_section(copy, kProvenance, offsetof(Record, format), &seven32, 4);
+  dare_test::write_text(bad, copy);
+  expect_format_error(bad, "provenance", "format code 7");
+  copy = bytes;
+  patch_section(copy, kProvenance, offsetof(Record, skip_malformed), &seven32, 4);
+  dare_test::write_text(bad, copy);
+  expect_format_error(bad, "provenance", "skip_malformed is stored as 7");
+  copy = bytes;
+  const std::int64_t len = 200;
+  patch_section(copy, kProvenance, offsetof(Record, max_len), &len, 8);
+  dare_test::write_text(bad, copy);
+  expect_format_error(bad, "provenance", "records max_len 200 but the dataset's history window is 3");
+  copy = bytes;
+  const std::int64_t huge = std::int64_t{1} << 40;
+  patch_section(copy, kProvenance, offsetof(Record, min_clicks), &huge, 8);
+  dare_test::write_text(bad, copy);
+  expect_format_error(bad, "provenance", "min_clicks must be from 1 to 2^32 - 1");
+  // The same checks run without the checksums.
+  copy = bytes;
+  std::memcpy(&copy[h.sections[kRawItemIds].offset + 6 * 8], &seventeen, 8);
+  dare_test::write_text(bad, copy);
+  expect_format_error(bad, "raw_item_ids", "both have raw id 17", /*verify=*/false);
+}
+
+TEST_CASE("a version 1 dataset is refused with the way out", "[data][dataset]") {
+  dare_test::TempDir dir;
+  const std::string path = dir.file("d.dare");
+  dare::write_dataset(path, small_dataset());
+  std::string bytes = dare_test::read_text(path);
+  auto h = read_header(path);
+  h.version = 1;
+  h.header_checksum = dare::detail::header_checksum(h);
+  std::memcpy(bytes.data(), &h, sizeof h);
+  dare_test::write_text(path, bytes);
+  expect_format_error(path, "version", "unsupported version 1 (this build reads 2)");
+  expect_format_error(path, "version", "preprocess the raw log again");
 }
 
 TEST_CASE("a dataset header's window is bounded before anything is allocated", "[data][dataset]") {

@@ -570,3 +570,114 @@ TEST_CASE("the real Taobao head runs through the protocol with independently com
   }
   CHECK(train_positives == expected_train);
 }
+
+TEST_CASE("the vocabulary maps every click of the Taobao head back to its raw ids, through a file",
+          "[data][preprocess][taobao]") {
+  const std::string path = DARE_TEST_FIXTURES_DIR "/UserBehavior_head.csv";
+  // The raw clicks, read the slow way: per raw user in file order, and the first-seen orders.
+  std::ifstream in(path);
+  REQUIRE(in);
+  std::string line;
+  std::vector<std::uint64_t> users_seen, items_seen, cats_seen;
+  std::map<std::uint64_t, std::uint64_t> first_cat_of;  // raw item -> raw category of its first click
+  std::map<std::uint64_t, std::vector<std::tuple<long long, std::uint64_t, std::uint64_t>>> per_user;
+  auto see = [](std::vector<std::uint64_t>& seen, std::uint64_t id) {
+    if (std::find(seen.begin(), seen.end(), id) == seen.end()) seen.push_back(id);
+  };
+  long long clicks = 0;
+  while (std::getline(in, line)) {
+    std::stringstream fields(line);
+    std::string u, i, c, b, t;
+    std::getline(fields, u, ',');
+    std::getline(fields, i, ',');
+    std::getline(fields, c, ',');
+    std::getline(fields, b, ',');
+    std::getline(fields, t, ',');
+    if (b != "pv") continue;
+    ++clicks;
+    const std::uint64_t ru = std::stoull(u), ri = std::stoull(i), rc = std::stoull(c);
+    see(users_seen, ru);
+    see(items_seen, ri);
+    see(cats_seen, rc);
+    first_cat_of.emplace(ri, rc);
+    per_user[ru].emplace_back(std::stoll(t), ri, rc);
+  }
+  REQUIRE(clicks == 3926);
+
+  dare_test::TempDir dir;
+  const std::string out = dir.file("head.dare");
+  dare::preprocess_to_file(path, RawFormat::taobao, out);
+  const dare::Dataset ds = dare::Dataset::open(out);
+  // Dense id d is the d-th raw id first seen over the clicks (entry 0 pads).
+  std::vector<std::uint64_t> items(1, 0), cats(1, 0);
+  items.insert(items.end(), items_seen.begin(), items_seen.end());
+  cats.insert(cats.end(), cats_seen.begin(), cats_seen.end());
+  CHECK(std::vector<std::uint64_t>(ds.raw_item_ids().begin(), ds.raw_item_ids().end()) == items);
+  CHECK(std::vector<std::uint64_t>(ds.raw_cat_ids().begin(), ds.raw_cat_ids().end()) == cats);
+  // Every stored click of every kept user names the raw item and category of the file's click.
+  REQUIRE(ds.num_users() == 4);
+  long long checked = 0;
+  std::vector<std::uint64_t> kept_users;
+  for (dare::Index u = 0; u < ds.num_users(); ++u) {
+    const std::uint64_t raw_user = ds.raw_user_ids()[u];
+    kept_users.push_back(raw_user);
+    CHECK(users_seen[static_cast<std::size_t>(ds.user_id(u) - 1)] == raw_user);
+    auto seq = per_user.at(raw_user);
+    std::stable_sort(seq.begin(), seq.end(), [](const auto& x, const auto& y) { return std::get<0>(x) < std::get<0>(y); });
+    REQUIRE(ds.user_length(u) == static_cast<Index>(seq.size()));
+    for (Index j = 0; j < ds.user_length(u); ++j) {
+      REQUIRE(ds.raw_item_ids()[ds.user_items(u)[j]] == std::get<1>(seq[static_cast<std::size_t>(j)]));
+      REQUIRE(ds.raw_cat_ids()[ds.user_cats(u)[j]] == std::get<2>(seq[static_cast<std::size_t>(j)]));
+      ++checked;
+    }
+  }
+  CHECK(checked == 447 + 263 + 210 + 267);
+  CHECK(kept_users == std::vector<std::uint64_t>{1000040, 1000059, 1000084, 1000114});
+  // A negative's item and category map back to a raw item and the category of its first click.
+  for (const Sample& s : ds.test()) {
+    CHECK(ds.raw_cat_ids()[s.cat] == first_cat_of.at(ds.raw_item_ids()[s.item]));
+  }
+}
+
+TEST_CASE("a dataset records its provenance: the format, the options and the log's size and XXH64",
+          "[data][preprocess]") {
+  const std::string path = DARE_TEST_FIXTURES_DIR "/UserBehavior_head.csv";
+  const std::string text = dare_test::read_text(path);
+  PreprocessOptions o;
+  o.min_clicks = 100;
+  o.train_windows = 3;
+  o.stride = 7;
+  o.max_len = 50;
+  o.negatives = 1;
+  o.seed = 77;
+  o.negative_category = dare::ItemCategoryRule::last_seen;
+  o.skip_malformed = true;
+  o.tmall_four_digit_dates_only = false;
+  o.read_buffer_bytes = 100;  // blocks of 100 bytes: the hash is fed in many odd pieces
+  const PreprocessResult r = dare::preprocess(path, RawFormat::taobao, o);
+  const dare::DatasetProvenance& p = r.data.provenance;
+  CHECK(p.format == RawFormat::taobao);
+  CHECK(p.input_bytes == text.size());
+  CHECK(p.input_xxh64 == dare::detail::xxh64(text.data(), text.size()));
+  dare::DatasetProvenance expected;
+  expected.format = RawFormat::taobao;
+  expected.options = o;
+  expected.input_bytes = text.size();
+  expected.input_xxh64 = dare::detail::xxh64(text.data(), text.size());
+  CHECK(dare::describe_difference(p, expected) == "");
+  CHECK(p.options.read_buffer_bytes == PreprocessOptions{}.read_buffer_bytes);  // not recorded
+
+  dare_test::TempDir dir;
+  dare::write_dataset(dir.file("d.dare"), r.data);
+  const dare::Dataset ds = dare::Dataset::open(dir.file("d.dare"));
+  CHECK(dare::describe_difference(ds.provenance(), expected) == "");
+  CHECK(ds.provenance().options.seed == 77);
+  // Another option, or another log, is a different provenance, and the message says which.
+  expected.options.max_len = 200;
+  CHECK(dare::describe_difference(ds.provenance(), expected, "the file has", "we want") ==
+        "max_len: the file has 50, we want 200");
+  dare_test::write_text(dir.file("longer.csv"), text + "1,2,3,pv,4\n");
+  const PreprocessResult longer = dare::preprocess(dir.file("longer.csv"), RawFormat::taobao, o);
+  CHECK_THAT(dare::describe_difference(ds.provenance(), longer.data.provenance),
+             Catch::StartsWith("input_bytes: the first has " + std::to_string(text.size())));
+}

@@ -55,6 +55,25 @@ expect 105 "--negatives: must be a whole number from 1 to 1000" "prep --negative
 expect 105 "--max-len: must be a whole number from 1 to 10000" "prep --max-len 10^8" -- \
   "$PREP" "${D[@]}" --out s.dare --max-len 100000000
 expect 105 "--min-clicks: must be a whole number" "prep --min-clicks -1" -- "$PREP" "${D[@]}" --out s.dare --min-clicks -1
+expect 105 "--min-clicks: must be a whole number from 1 to 4294967295, got '4294967296'" "prep --min-clicks 2^32" -- \
+  "$PREP" "${D[@]}" --out s.dare --min-clicks 4294967296
+expect 105 "--max-len: must be a whole number from 1 to 10000, got '-1'" "prep --max-len -1" -- \
+  "$PREP" "${D[@]}" --out s.dare --max-len -1
+expect 105 "--negatives: must be a whole number from 1 to 1000, got '-1'" "prep --negatives -1" -- \
+  "$PREP" "${D[@]}" --out s.dare --negatives -1
+expect 105 "--train-windows: must be a whole number from 1 to 100000, got '-1'" "prep --train-windows -1" -- \
+  "$PREP" "${D[@]}" --out s.dare --train-windows -1
+expect 105 "--train-windows: must be a whole number from 1 to 100000, got '100001'" "prep --train-windows 100001" -- \
+  "$PREP" "${D[@]}" --out s.dare --train-windows 100001
+expect 105 "--stride: must be a whole number from 1 to 4294967295, got '-1'" "prep --stride -1" -- \
+  "$PREP" "${D[@]}" --out s.dare --stride -1
+expect 105 "--seed: must be a whole number from 0 to 18446744073709551615, got '-1'" "prep --seed -1" -- \
+  "$PREP" "${D[@]}" --out s.dare --seed -1
+expect 105 "--seed: must be a whole number from 0 to 18446744073709551615, got '18446744073709551616'" \
+  "prep --seed 2^64" -- "$PREP" "${D[@]}" --out s.dare --seed 18446744073709551616
+expect 105 "--format: taobao1 not in {taobao,tmall}" "prep --format taobao1" -- "$PREP" "${D[@]}" --out s.dare --format taobao1
+expect 105 "--max-steps: must be a whole number from 0 to 1000000000000, got '-1'" "train --max-steps -1" -- \
+  "$TRAIN" "${T[@]}" --max-steps -1
 expect 105 "--epochs: must be a whole number from 1 to 1000, got '0'" "train --epochs 0" -- "$TRAIN" "${T[@]}" --epochs 0
 expect 105 "--att-dim: must be a whole number from 1 to 1024" "train --att-dim 100000" -- \
   "$TRAIN" "${T[@]}" --att-dim 100000
@@ -64,6 +83,18 @@ expect 105 "--lr: must be a number greater than 0 and at most" "train --lr 1e300
 expect 105 "--lr: must be a number greater than 0" "train --lr 0" -- "$TRAIN" "${T[@]}" --lr 0
 expect 105 "--users: must be a whole number from 1 to 100000000" "gen --users 0" -- "$GEN" --users 0 --out g.csv
 expect 1 "lower the learning rate" "train --lr 1e6 diverges" -- "$TRAIN" "${T[@]}" --lr 1e6
+
+# ---- preprocessing flags that contradict a dataset input, a cache that is not a dataset ---
+expect 1 "--max-len disagrees with the dataset --input 'log.dare' (max_len: the dataset has 200, the command line asks for 100)" \
+  "train a dataset with another --max-len" -- "$TRAIN" "${T[@]}" --max-len 100
+expect 1 "--format disagrees with the dataset --input 'log.dare' (format: the dataset has taobao, the command line asks for tmall)" \
+  "train a dataset with another --format" -- "$TRAIN" "${T[@]}" --format tmall
+expect 1 "--skip-malformed disagrees with the dataset --input 'log.dare' (skip_malformed: the dataset has false, the command line asks for true)" \
+  "train a dataset with --skip-malformed" -- "$TRAIN" "${T[@]}" --skip-malformed
+echo "my notes" > notes.txt
+protect notes.txt
+expect 1 "--cache 'notes.txt' exists and is not a dare dataset" "train --cache an existing non-dataset file" -- \
+  "$TRAIN" --input log.csv --cache notes.txt --quiet
 
 # ---- logs that cannot make a dataset ---------------------------------------------------------
 : > empty.csv
@@ -93,6 +124,8 @@ expect 1 "it is a file dare wrote" "prep a dataset as a raw log" -- "$PREP" --fo
 { printf '\xef\xbb\xbf'; cat tmall.csv; } > tmall_bom.csv
 protect tmall.csv tmall_bom.csv
 expect 0 "wrote" "prep a tmall log with a UTF-8 byte-order mark" -- "$PREP" --format tmall --input tmall_bom.csv --out bom.dare
+expect 0 "test AUC" "train a dataset with the preprocessing flags it was made with" -- \
+  "$TRAIN" "${T[@]}" --max-len 200 --format taobao
 cp log.dare 'quote"back\slash.dare'
 protect 'quote"back\slash.dare'
 expect 0 "test AUC" "train an input whose path holds a quote and a backslash" -- \

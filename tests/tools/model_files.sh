@@ -14,7 +14,7 @@ test_metric() {
 }
 
 expect 0 "wrote log.csv: 300 users" "dare_gen" -- "$GEN" --format taobao --users 300 --out log.csv --seed 4 --profile-users 0
-expect 0 "wrote log.csv: 200 users" "dare_gen, another log" -- "$GEN" --format taobao --users 200 --out other.csv --seed 9 --profile-users 0
+expect 0 "wrote other.csv: 200 users" "dare_gen, another log" -- "$GEN" --format taobao --users 200 --out other.csv --seed 9 --profile-users 0
 protect log.csv other.csv
 for model in dare twin-hard din; do
   expect 0 "test AUC" "dare_train --checkpoint ($model)" -- \

@@ -8,16 +8,35 @@
 // ~20 bytes per sample instead of 1.6 KB, and fill_batch (batch.hpp) rebuilds the padded
 // windows on the fly.
 //
-// Layout (native little-endian; the header records the byte order and is checked):
+// Preprocessing remaps raw ids (any uint64) to dense ids from 1, which is what the tables are
+// indexed by. The file keeps that vocabulary, the raw id of every dense user, item and
+// category id, so a model trained on one file can be applied to clicks of another log (and
+// scores can be reported under the log's own ids); and it keeps its provenance (which raw log,
+// by size and XXH64, under which options: provenance.hpp), so a tool can tell whether a file
+// is the one it would build now.
+//
+// Layout, version 2 (native little-endian; the header records the byte order and is checked):
 //   DatasetHeader (magic "DAREDSET", version, counts, a table of sections, header checksum)
-//   sections, each 64-byte aligned: user_offsets (uint64, users + 1), user_ids (int32),
-//   click_items, click_cats (int32, all kept users' clicks back to back), item_category
-//   (int32, num_items), train, val, test (Sample).
+//   sections, each 64-byte aligned, in this order:
+//     provenance    (one detail::ProvenanceRecord)
+//     user_offsets  (uint64, users + 1)
+//     user_ids      (int32, users: the dense user id of each dataset user)
+//     raw_user_ids  (uint64, users: the raw user id of each dataset user)
+//     click_items, click_cats (int32, all kept users' clicks back to back)
+//     item_category (int32, num_items)
+//     raw_item_ids  (uint64, num_items: the raw id of each dense item id; entry 0 is 0)
+//     raw_cat_ids   (uint64, num_cats: the raw id of each dense category id; entry 0 is 0)
+//     train, val, test (Sample).
+// Version 1 (before the vocabulary and the provenance) is refused with a message to preprocess
+// the raw log again.
 // Every section carries an XXH64 checksum, so a flipped byte is reported with the name of the
 // section it hit; truncation is reported against the section it cuts off. open() also checks
 // every id and offset against the counts, so a file that passes cannot make training read out
-// of bounds. write_dataset() writes a temporary file next to the target and renames it over
-// the target, so readers never see a half-written dataset.
+// of bounds; that the raw ids of the dense ids >= 1 are distinct within each vocabulary array
+// (and the padding entries 0), so raw -> dense is a function; and that the provenance's codes
+// are valid, its options in range and in agreement with the header (max_len, group_size).
+// write_dataset() writes a temporary file next to the target and renames it over the target,
+// so readers never see a half-written dataset.
 #pragma once
 
 #include <fcntl.h>
@@ -25,6 +44,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
@@ -40,6 +60,7 @@
 #include "dare/core/config.hpp"
 #include "dare/core/error.hpp"
 #include "dare/core/file_io.hpp"
+#include "dare/data/provenance.hpp"
 
 namespace dare {
 
@@ -95,18 +116,28 @@ struct DatasetData {
   /// History window length L.
   Index max_len = 200;
   /// Samples come in groups of this size (a positive and its negatives, which share one
-  /// history), adjacent and in that order, in every split.
-  Index group_size = 1;
+  /// history), adjacent and in that order, in every split. The defaults agree with the
+  /// default provenance: max_len 200, 1 + 2 negatives.
+  Index group_size = 3;
   /// user_offsets[u] .. user_offsets[u + 1] index user u's clicks in click_items/click_cats.
   std::vector<std::uint64_t> user_offsets{0};
   /// The dense user id (first-seen order over the raw log, from 1) of each dataset user.
   std::vector<Id> user_ids;
+  /// The raw user id (as in the log) of each dataset user; distinct.
+  std::vector<std::uint64_t> raw_user_ids;
   /// Every kept user's clicks in time order, users back to back.
   std::vector<Id> click_items;
   std::vector<Id> click_cats;
   /// item_category[item]: the category a sampled negative of this item carries. Its size is
   /// the exclusive bound of the item ids (largest item id + 1); entry 0 is 0 (padding).
   std::vector<Id> item_category{0};
+  /// raw_item_ids[item]: the raw id of each dense item id (num_items entries); raw_cat_ids[cat]
+  /// likewise (num_cats entries). Entry 0 (padding) is 0; the others are distinct.
+  std::vector<std::uint64_t> raw_item_ids{0};
+  std::vector<std::uint64_t> raw_cat_ids{0};
+  /// The raw log and the options this dataset was made from. Its max_len and negatives must
+  /// agree with max_len and group_size - 1.
+  DatasetProvenance provenance;
   std::vector<Sample> train;
   std::vector<Sample> val;
   std::vector<Sample> test;
@@ -145,6 +176,30 @@ inline std::uint64_t xx_merge(std::uint64_t acc, std::uint64_t val) noexcept {
   return acc * kXxP1 + kXxP4;
 }
 
+/// The end of XXH64: the last < 32 bytes [p, end), then the avalanche.
+inline std::uint64_t xx_finish(std::uint64_t h, const unsigned char* p, const unsigned char* end) noexcept {
+  // Distances, not p + 8 <= end: p may be null when size is 0 (an empty vector's data()).
+  for (; end - p >= 8; p += 8) {
+    h ^= xx_round(0, xx_read64(p));
+    h = xx_rotl(h, 27) * kXxP1 + kXxP4;
+  }
+  if (end - p >= 4) {
+    h ^= static_cast<std::uint64_t>(xx_read32(p)) * kXxP1;
+    h = xx_rotl(h, 23) * kXxP2 + kXxP3;
+    p += 4;
+  }
+  for (; p < end; ++p) {
+    h ^= static_cast<std::uint64_t>(*p) * kXxP5;
+    h = xx_rotl(h, 11) * kXxP1;
+  }
+  h ^= h >> 33;
+  h *= kXxP2;
+  h ^= h >> 29;
+  h *= kXxP3;
+  h ^= h >> 32;
+  return h;
+}
+
 /// XXH64 of `size` bytes (little-endian reading, as the reference implementation on x86).
 inline std::uint64_t xxh64(const void* data, std::size_t size, std::uint64_t seed = 0) noexcept {
   // An empty section may have a null pointer, and null + 8 is undefined: point at a byte.
@@ -174,35 +229,76 @@ inline std::uint64_t xxh64(const void* data, std::size_t size, std::uint64_t see
     h = seed + kXxP5;
   }
   h += static_cast<std::uint64_t>(size);
-  // Distances, not p + 8 <= end: p may be null when size is 0 (an empty vector's data()).
-  for (; end - p >= 8; p += 8) {
-    h ^= xx_round(0, xx_read64(p));
-    h = xx_rotl(h, 27) * kXxP1 + kXxP4;
-  }
-  if (end - p >= 4) {
-    h ^= static_cast<std::uint64_t>(xx_read32(p)) * kXxP1;
-    h = xx_rotl(h, 23) * kXxP2 + kXxP3;
-    p += 4;
-  }
-  for (; p < end; ++p) {
-    h ^= static_cast<std::uint64_t>(*p) * kXxP5;
-    h = xx_rotl(h, 11) * kXxP1;
-  }
-  h ^= h >> 33;
-  h *= kXxP2;
-  h ^= h >> 29;
-  h *= kXxP3;
-  h ^= h >> 32;
-  return h;
+  return xx_finish(h, p, end);
 }
+
+/// XXH64 fed in pieces (a file read block by block): update() any number of times, then
+/// digest(), which equals xxh64() of all the bytes fed, in order.
+class Xxh64Stream {
+ public:
+  explicit Xxh64Stream(std::uint64_t seed = 0) noexcept
+      : v_{seed + kXxP1 + kXxP2, seed + kXxP2, seed, seed - kXxP1}, seed_(seed) {}
+
+  void update(const void* data, std::size_t size) noexcept {
+    if (size == 0) return;
+    const auto* p = static_cast<const unsigned char*>(data);
+    const unsigned char* const end = p + size;
+    total_ += size;
+    if (buffered_ + size < 32) {
+      std::memcpy(buffer_ + buffered_, p, size);
+      buffered_ += size;
+      return;
+    }
+    if (buffered_ > 0) {
+      const std::size_t take = 32 - buffered_;
+      std::memcpy(buffer_ + buffered_, p, take);
+      p += take;
+      stripe(buffer_);
+      buffered_ = 0;
+    }
+    for (; end - p >= 32; p += 32) stripe(p);
+    buffered_ = static_cast<std::size_t>(end - p);
+    std::memcpy(buffer_, p, buffered_);
+  }
+
+  std::uint64_t digest() const noexcept {
+    std::uint64_t h;
+    if (total_ >= 32) {
+      h = xx_rotl(v_[0], 1) + xx_rotl(v_[1], 7) + xx_rotl(v_[2], 12) + xx_rotl(v_[3], 18);
+      for (const std::uint64_t v : v_) h = xx_merge(h, v);
+    } else {
+      h = seed_ + kXxP5;
+    }
+    h += total_;
+    return xx_finish(h, buffer_, buffer_ + buffered_);
+  }
+
+  /// Bytes fed so far.
+  std::uint64_t size() const noexcept { return total_; }
+
+ private:
+  void stripe(const unsigned char* p) noexcept {
+    for (int lane = 0; lane < 4; ++lane) v_[lane] = xx_round(v_[lane], xx_read64(p + 8 * lane));
+  }
+
+  std::uint64_t v_[4];
+  std::uint64_t seed_;
+  std::uint64_t total_ = 0;
+  unsigned char buffer_[32] = {};
+  std::size_t buffered_ = 0;
+};
 
 // ---- file layout ----------------------------------------------------------------------------
 enum DatasetSection : int {
+  kProvenance,
   kUserOffsets,
   kUserIds,
+  kRawUserIds,
   kClickItems,
   kClickCats,
   kItemCategory,
+  kRawItemIds,
+  kRawCatIds,
   kTrain,
   kVal,
   kTest,
@@ -211,13 +307,14 @@ enum DatasetSection : int {
 
 inline const char* section_name(int section) noexcept {
   static constexpr const char* kNames[kNumSections] = {
-      "user_offsets", "user_ids", "click_items", "click_cats", "item_category",
-      "train",        "val",      "test"};
+      "provenance",    "user_offsets", "user_ids",    "raw_user_ids", "click_items", "click_cats",
+      "item_category", "raw_item_ids", "raw_cat_ids", "train",        "val",         "test"};
   return kNames[section];
 }
 
 inline constexpr char kDatasetMagic[8] = {'D', 'A', 'R', 'E', 'D', 'S', 'E', 'T'};
-inline constexpr std::uint32_t kDatasetVersion = 1;
+/// 2: the vocabulary (raw_user_ids, raw_item_ids, raw_cat_ids) and the provenance.
+inline constexpr std::uint32_t kDatasetVersion = 2;
 inline constexpr std::uint32_t kByteOrderMark = 0x01020304;
 inline constexpr std::uint64_t kSectionAlign = 64;
 
@@ -266,12 +363,44 @@ struct DatasetView {
   Index group_size = 0;
   const std::uint64_t* user_offsets = nullptr;
   const Id* user_ids = nullptr;
+  const std::uint64_t* raw_user_ids = nullptr;
   const Id* click_items = nullptr;
   const Id* click_cats = nullptr;
   const Id* item_category = nullptr;
+  const std::uint64_t* raw_item_ids = nullptr;
+  const std::uint64_t* raw_cat_ids = nullptr;
   const Sample* splits[3] = {nullptr, nullptr, nullptr};
   Index split_sizes[3] = {0, 0, 0};
+  DatasetProvenance provenance;
 };
+
+/// Checks one vocabulary array raw[0 .. n): entries [0, first) are padding and must be 0, the
+/// others must be distinct (so a raw id names at most one dense id). Sorts a copy of the
+/// n - first entries: an allocation bounded by an array the caller holds (a section already
+/// checked against the file's size, or a vector in memory).
+template <class Fail>
+void check_raw_ids(const char* field, const char* what, const std::uint64_t* raw, Index n, Index first,
+                   Fail& fail) {
+  for (Index i = 0; i < first && i < n; ++i) {
+    if (raw[i] != 0) fail(field, concat("entry ", i, " (padding) is ", raw[i], ", not 0"));
+  }
+  if (n - first < 2) return;
+  std::vector<std::uint64_t> sorted(raw + first, raw + n);
+  std::sort(sorted.begin(), sorted.end());
+  const auto dup = std::adjacent_find(sorted.begin(), sorted.end());
+  if (dup == sorted.end()) return;
+  const std::uint64_t value = *dup;
+  Index a = -1;
+  for (Index i = first; i < n; ++i) {
+    if (raw[i] != value) continue;
+    if (a < 0) {
+      a = i;
+    } else {
+      fail(field, concat(what, " ", a, " and ", i, " both have raw id ", value,
+                         " (each raw id must name one dense id)"));
+    }
+  }
+}
 
 /// Checks the counts, every offset and every id of a dataset; calls fail(field, message)
 /// (which must throw) at the first problem.
@@ -299,9 +428,26 @@ void check_dataset_contents(const DatasetView& v, Fail&& fail) {
     fail("user_offsets", concat("the last offset is ", v.user_offsets[v.num_users],
                                 " but there are ", v.num_clicks, " clicks"));
   }
+  {
+    const PreprocessOptions& o = v.provenance.options;
+    try {
+      check_preprocess_options(o);
+    } catch (const std::invalid_argument& e) {
+      fail("provenance", e.what());
+    }
+    if (o.max_len != v.max_len) {
+      fail("provenance", concat("records max_len ", o.max_len, " but the dataset's history window is ",
+                                v.max_len));
+    }
+    if (o.negatives + 1 != v.group_size) {
+      fail("provenance", concat("records ", o.negatives, " negatives per positive but the samples come in "
+                                "groups of ", v.group_size));
+    }
+  }
   for (Index u = 0; u < v.num_users; ++u) {
     if (v.user_ids[u] < 1) fail("user_ids", concat("user ", u, " has id ", v.user_ids[u]));
   }
+  check_raw_ids("raw_user_ids", "dataset users", v.raw_user_ids, v.num_users, 0, fail);
   for (Index c = 0; c < v.num_clicks; ++c) {
     if (v.click_items[c] < 1 || v.click_items[c] >= v.num_items) {
       fail("click_items", concat("click ", c, " has item id ", v.click_items[c],
@@ -321,6 +467,8 @@ void check_dataset_contents(const DatasetView& v, Fail&& fail) {
                                    " outside [1, ", v.num_cats, ")"));
     }
   }
+  check_raw_ids("raw_item_ids", "item ids", v.raw_item_ids, v.num_items, 1, fail);
+  check_raw_ids("raw_cat_ids", "category ids", v.raw_cat_ids, v.num_cats, 1, fail);
   for (int s = 0; s < 3; ++s) {
     const char* field = section_name(kTrain + s);
     const Sample* samples = v.splits[s];
@@ -361,9 +509,13 @@ inline DatasetView view_of(const DatasetData& d) {
   v.group_size = d.group_size;
   v.user_offsets = d.user_offsets.data();
   v.user_ids = d.user_ids.data();
+  v.raw_user_ids = d.raw_user_ids.data();
   v.click_items = d.click_items.data();
   v.click_cats = d.click_cats.data();
   v.item_category = d.item_category.data();
+  v.raw_item_ids = d.raw_item_ids.data();
+  v.raw_cat_ids = d.raw_cat_ids.data();
+  v.provenance = d.provenance;
   const std::vector<Sample>* splits[3] = {&d.train, &d.val, &d.test};
   for (int s = 0; s < 3; ++s) {
     v.splits[s] = splits[s]->data();
@@ -389,6 +541,14 @@ inline void write_dataset(const std::string& path, const DatasetData& data) {
                  data.click_items.size(), ") and click_cats (", data.click_cats.size(),
                  ") differ in size");
   DARE_CHECK_ARG(!data.item_category.empty(), "write_dataset: item_category must hold entry 0");
+  DARE_CHECK_ARG(data.raw_user_ids.size() == data.user_ids.size(), "write_dataset: raw_user_ids has ",
+                 data.raw_user_ids.size(), " entries, expected one per user: ", data.user_ids.size());
+  DARE_CHECK_ARG(data.raw_item_ids.size() == data.item_category.size(), "write_dataset: raw_item_ids has ",
+                 data.raw_item_ids.size(), " entries, expected num_items = ", data.item_category.size(),
+                 " (entry 0 is padding)");
+  DARE_CHECK_ARG(data.num_cats >= 1 && data.raw_cat_ids.size() == static_cast<std::size_t>(data.num_cats),
+                 "write_dataset: raw_cat_ids has ", data.raw_cat_ids.size(), " entries, expected num_cats = ",
+                 data.num_cats, " (entry 0 is padding)");
   detail::check_dataset_contents(detail::view_of(data), [](const char* field, const std::string& what) {
     detail::throw_invalid("write_dataset: field '", field, "': ", what);
   });
@@ -409,15 +569,24 @@ inline void write_dataset(const std::string& path, const DatasetData& data) {
   header.num_val = static_cast<std::int64_t>(data.val.size());
   header.num_test = static_cast<std::int64_t>(data.test.size());
 
+  const detail::ProvenanceRecord provenance = detail::to_record(data.provenance);
   const void* payload[detail::kNumSections] = {
-      data.user_offsets.data(), data.user_ids.data(), data.click_items.data(),
-      data.click_cats.data(),   data.item_category.data(), data.train.data(),
-      data.val.data(),          data.test.data()};
+      &provenance,         data.user_offsets.data(), data.user_ids.data(),      data.raw_user_ids.data(),
+      data.click_items.data(), data.click_cats.data(), data.item_category.data(), data.raw_item_ids.data(),
+      data.raw_cat_ids.data(), data.train.data(),      data.val.data(),           data.test.data()};
   const std::uint64_t bytes[detail::kNumSections] = {
-      data.user_offsets.size() * sizeof(std::uint64_t), data.user_ids.size() * sizeof(Id),
-      data.click_items.size() * sizeof(Id),             data.click_cats.size() * sizeof(Id),
-      data.item_category.size() * sizeof(Id),           data.train.size() * sizeof(Sample),
-      data.val.size() * sizeof(Sample),                 data.test.size() * sizeof(Sample)};
+      sizeof provenance,
+      data.user_offsets.size() * sizeof(std::uint64_t),
+      data.user_ids.size() * sizeof(Id),
+      data.raw_user_ids.size() * sizeof(std::uint64_t),
+      data.click_items.size() * sizeof(Id),
+      data.click_cats.size() * sizeof(Id),
+      data.item_category.size() * sizeof(Id),
+      data.raw_item_ids.size() * sizeof(std::uint64_t),
+      data.raw_cat_ids.size() * sizeof(std::uint64_t),
+      data.train.size() * sizeof(Sample),
+      data.val.size() * sizeof(Sample),
+      data.test.size() * sizeof(Sample)};
   std::uint64_t offset = detail::align_up(sizeof(detail::DatasetHeader), detail::kSectionAlign);
   for (int s = 0; s < detail::kNumSections; ++s) {
     header.sections[s] = {offset, bytes[s], detail::xxh64(payload[s], bytes[s])};
@@ -542,6 +711,15 @@ class Dataset {
     check_user(u);
     return view_.user_ids[u];
   }
+  /// The raw user id (as in the log) of each dataset user, indexed like user_id().
+  ConstSpan<std::uint64_t> raw_user_ids() const noexcept { return {view_.raw_user_ids, view_.num_users}; }
+  /// The raw item id of each dense item id (index = dense id; entry 0, padding, is 0).
+  ConstSpan<std::uint64_t> raw_item_ids() const noexcept { return {view_.raw_item_ids, view_.num_items}; }
+  /// The raw category id of each dense category id (index = dense id; entry 0 is 0).
+  ConstSpan<std::uint64_t> raw_cat_ids() const noexcept { return {view_.raw_cat_ids, view_.num_cats}; }
+  /// The raw log (size, XXH64) and the options the dataset was made from.
+  const DatasetProvenance& provenance() const noexcept { return view_.provenance; }
+
   /// The category a sampled negative of `item` carries; item 0 (padding) has category 0.
   Id item_category(Id item) const {
     DARE_CHECK_ARG(item >= 0 && item < view_.num_items, "Dataset::item_category: item id ", item,
@@ -584,7 +762,11 @@ class Dataset {
     }
     if (h.version != detail::kDatasetVersion) {
       fail("version", detail::concat("unsupported version ", h.version, " (this build reads ",
-                                     detail::kDatasetVersion, ")"));
+                                     detail::kDatasetVersion, ")",
+                                     h.version < detail::kDatasetVersion
+                                         ? "; it predates the vocabulary and provenance sections: preprocess "
+                                           "the raw log again"
+                                         : ""));
     }
     if (h.header_bytes != sizeof h) {
       fail("header_bytes", detail::concat("is ", h.header_bytes, ", expected ", sizeof h));
@@ -618,11 +800,15 @@ class Dataset {
       }
     }
     const std::uint64_t expected[detail::kNumSections] = {
+        sizeof(detail::ProvenanceRecord),
         static_cast<std::uint64_t>(h.num_users + 1) * sizeof(std::uint64_t),
         static_cast<std::uint64_t>(h.num_users) * sizeof(Id),
+        static_cast<std::uint64_t>(h.num_users) * sizeof(std::uint64_t),
         static_cast<std::uint64_t>(h.num_clicks) * sizeof(Id),
         static_cast<std::uint64_t>(h.num_clicks) * sizeof(Id),
         static_cast<std::uint64_t>(h.num_items) * sizeof(Id),
+        static_cast<std::uint64_t>(h.num_items) * sizeof(std::uint64_t),
+        static_cast<std::uint64_t>(h.num_cats) * sizeof(std::uint64_t),
         static_cast<std::uint64_t>(h.num_train) * sizeof(Sample),
         static_cast<std::uint64_t>(h.num_val) * sizeof(Sample),
         static_cast<std::uint64_t>(h.num_test) * sizeof(Sample)};
@@ -651,9 +837,17 @@ class Dataset {
     view_.group_size = h.group_size;
     view_.user_offsets = reinterpret_cast<const std::uint64_t*>(at(detail::kUserOffsets));
     view_.user_ids = reinterpret_cast<const Id*>(at(detail::kUserIds));
+    view_.raw_user_ids = reinterpret_cast<const std::uint64_t*>(at(detail::kRawUserIds));
     view_.click_items = reinterpret_cast<const Id*>(at(detail::kClickItems));
     view_.click_cats = reinterpret_cast<const Id*>(at(detail::kClickCats));
     view_.item_category = reinterpret_cast<const Id*>(at(detail::kItemCategory));
+    view_.raw_item_ids = reinterpret_cast<const std::uint64_t*>(at(detail::kRawItemIds));
+    view_.raw_cat_ids = reinterpret_cast<const std::uint64_t*>(at(detail::kRawCatIds));
+    {
+      detail::ProvenanceRecord record;
+      std::memcpy(&record, at(detail::kProvenance), sizeof record);
+      view_.provenance = detail::from_record(record, [this](const std::string& what) { fail("provenance", what); });
+    }
     view_.splits[0] = reinterpret_cast<const Sample*>(at(detail::kTrain));
     view_.splits[1] = reinterpret_cast<const Sample*>(at(detail::kVal));
     view_.splits[2] = reinterpret_cast<const Sample*>(at(detail::kTest));

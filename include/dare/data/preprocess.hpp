@@ -26,12 +26,17 @@
 //  Negatives and the shuffle are driven by DataRng streams derived from `seed`, so the output
 //  is a deterministic function of (input, options). The reference's Python RNG stream is not
 //  reproduced; only its distribution is.
+//  The output records both (DatasetData::provenance: the format, the options, the input's
+//  size and XXH64) and the vocabulary: the raw id of every dense user, item and category id.
 //
 // Scale. The full Taobao log (100M rows) is read twice, streaming: pass 1 builds the id maps
 // and counts clicks per user and per item; pass 2 writes the kept users' clicks straight
 // into their final slots (offsets from pass 1), so no per-row array of the whole log is ever
 // held. Memory is ~16 bytes per kept click during the sort, 8 after it, plus 20 bytes per
-// sample and the id maps.
+// sample and the id maps (and 8 bytes per distinct id for the vocabulary). Both passes hash
+// the bytes they read (XXH64, a small fraction of the parsing time): pass 1's hash is the
+// input's identity in the provenance, and pass 2's must equal it, so a file rewritten between
+// the passes is caught even when its rows still count the same.
 #pragma once
 
 #include <sys/stat.h>
@@ -54,43 +59,11 @@
 #include "dare/core/config.hpp"
 #include "dare/core/error.hpp"
 #include "dare/data/dataset.hpp"
+#include "dare/data/provenance.hpp"
 #include "dare/data/raw_log.hpp"
 #include "dare/data/sampling.hpp"
 
 namespace dare {
-
-/// Which click of an item decides the category its negatives carry.
-enum class ItemCategoryRule {
-  /// The item's first click in file order (the protocol's rule).
-  first_seen,
-  /// The item's last click in file order (what the reference script's dict update does).
-  last_seen
-};
-
-/// The most negatives per positive preprocessing accepts (each is a 20-byte sample).
-inline constexpr Index kMaxNegatives = 1000;
-
-/// Every knob of the protocol; the defaults are the paper's.
-struct PreprocessOptions {
-  /// Users with fewer clicks are dropped.
-  Index min_clicks = 210;
-  /// Training targets per user: i = T - 2 - stride * j for j = 0 .. train_windows - 1.
-  Index train_windows = 19;
-  Index stride = 5;
-  /// History window length L.
-  Index max_len = 200;
-  /// Negatives per positive.
-  Index negatives = 2;
-  /// Seeds negative sampling and the training shuffle.
-  std::uint64_t seed = 2024;
-  /// Skip and count malformed rows instead of failing on the first one.
-  bool skip_malformed = false;
-  /// Tmall: drop clicks whose time_stamp is not exactly 4 characters, as the reference does.
-  bool tmall_four_digit_dates_only = true;
-  ItemCategoryRule negative_category = ItemCategoryRule::first_seen;
-  /// Read buffer of the raw log reader, also the longest line accepted (RawLogOptions).
-  std::size_t read_buffer_bytes = std::size_t{16} << 20;
-};
 
 /// What preprocessing read and produced.
 struct PreprocessSummary {
@@ -212,36 +185,6 @@ class IdRemap {
   int shift_ = 64;
 };
 
-inline void check_preprocess_options(const PreprocessOptions& o) {
-  constexpr Index kMaxClicks = std::numeric_limits<std::uint32_t>::max();
-  DARE_CHECK_ARG(o.min_clicks >= 1 && o.min_clicks <= kMaxClicks,
-                 "PreprocessOptions::min_clicks must be from 1 to 2^32 - 1, got ", o.min_clicks);
-  DARE_CHECK_ARG(o.train_windows >= 0 && o.train_windows <= o.min_clicks,
-                 "PreprocessOptions::train_windows must be from 0 to min_clicks = ", o.min_clicks, ", got ",
-                 o.train_windows);
-  DARE_CHECK_ARG(o.stride >= 1 && o.stride <= o.min_clicks,
-                 "PreprocessOptions::stride must be from 1 to min_clicks = ", o.min_clicks, ", got ", o.stride);
-  DARE_CHECK_ARG(o.max_len >= 1 && o.max_len <= kMaxHistoryLength,
-                 "PreprocessOptions::max_len must be from 1 to ", kMaxHistoryLength, ", got ", o.max_len);
-  DARE_CHECK_ARG(o.negatives >= 0 && o.negatives <= kMaxNegatives,
-                 "PreprocessOptions::negatives must be from 0 to ", kMaxNegatives, ", got ", o.negatives);
-  // The earliest target (train window j = train_windows - 1, 0-based position
-  // T - 3 - stride * j) must keep at least one history click for every kept user. Both
-  // factors are below 2^32 (checked above), but their product may not fit: compare by
-  // division, so the positions computed later cannot overflow either.
-  const Index span = o.train_windows > 1 ? o.train_windows - 1 : 0;
-  const bool fits = span == 0 ? o.min_clicks >= (o.train_windows > 0 ? 4 : 3)
-                              : o.min_clicks >= 4 && o.stride <= (o.min_clicks - 4) / span;
-  if (!fits) {
-    const std::string needed = span > 0 && o.stride > (std::numeric_limits<Index>::max() - 4) / span
-                                   ? std::string("more than 2^63")
-                                   : std::to_string(4 + o.stride * span);
-    detail::throw_invalid("PreprocessOptions::min_clicks = ", o.min_clicks, " is too small for train_windows = ",
-                          o.train_windows, " and stride = ", o.stride,
-                          ": the earliest target would have no history (need at least ", needed, ")");
-  }
-}
-
 /// Preprocessing reads the log twice: a pipe or a device cannot be read again, so refuse
 /// it up front with a message saying so (instead of "the file changed between the passes").
 inline void require_regular_input(const std::string& input) {
@@ -284,19 +227,31 @@ inline PreprocessResult preprocess(const std::string& input, RawFormat format,
   std::vector<std::uint64_t> item_freq;    // by dense item id - 1
   std::vector<Id> item_cat;                // by dense item id - 1
   std::vector<std::uint8_t> item_multi;    // by dense item id - 1
+  std::vector<std::uint64_t> raw_users;    // by dense user id - 1: the vocabulary
+  std::vector<std::uint64_t> raw_items{0};  // by dense item id (0: padding)
+  std::vector<std::uint64_t> raw_cats{0};   // by dense category id (0: padding)
   const bool last_seen = options.negative_category == ItemCategoryRule::last_seen;
   std::uint64_t memo_raw_user = std::numeric_limits<std::uint64_t>::max();
   Id memo_user = 0;
+  detail::Xxh64Stream input_hash;
+  const auto hash_into = [](detail::Xxh64Stream& h) {
+    return [&h](const char* bytes, std::size_t size) { h.update(bytes, size); };
+  };
   const RawLogStats stats = reader.for_each_click([&](const RawClick& c) {
     bool inserted = false;
     if (c.user != memo_raw_user) {
       memo_user = users.find_or_insert(c.user, inserted);
       memo_raw_user = c.user;
-      if (inserted) user_clicks.push_back(0);
+      if (inserted) {
+        user_clicks.push_back(0);
+        raw_users.push_back(c.user);
+      }
     }
     ++user_clicks[static_cast<std::size_t>(memo_user - 1)];
     const Id item = items.find_or_insert(c.item, inserted);
+    if (inserted) raw_items.push_back(c.item);
     const Id cat = cats.find_or_insert(c.cat, inserted);
+    if (inserted) raw_cats.push_back(c.cat);
     const auto i = static_cast<std::size_t>(item - 1);
     if (i == item_freq.size()) {
       item_freq.push_back(0);
@@ -307,7 +262,7 @@ inline PreprocessResult preprocess(const std::string& input, RawFormat format,
       if (last_seen) item_cat[i] = cat;
     }
     ++item_freq[i];
-  });
+  }, hash_into(input_hash));
 
   // ---- qualifying users and their click slots ----------------------------------------------
   std::vector<std::int32_t> kept_index(user_clicks.size(), -1);
@@ -322,6 +277,7 @@ inline PreprocessResult preprocess(const std::string& input, RawFormat format,
     }
     kept_index[u] = static_cast<std::int32_t>(data.user_ids.size());
     data.user_ids.push_back(static_cast<Id>(u + 1));
+    data.raw_user_ids.push_back(raw_users[u]);
     data.user_offsets.push_back(data.user_offsets.back() + user_clicks[u]);
   }
   const std::size_t num_kept = data.user_ids.size();
@@ -349,6 +305,7 @@ inline PreprocessResult preprocess(const std::string& input, RawFormat format,
   memo_raw_user = std::numeric_limits<std::uint64_t>::max();
   std::int32_t memo_kept = -1;
   if (num_kept > 0) {
+    detail::Xxh64Stream again_hash;
     const RawLogStats again = reader.for_each_click([&](const RawClick& c) {
       if (c.user != memo_raw_user) {
         const Id u = users.find(c.user);
@@ -366,8 +323,11 @@ inline PreprocessResult preprocess(const std::string& input, RawFormat format,
       times[pos] = c.time;
       data.click_items[pos] = item;
       data.click_cats[pos] = cat;
-    });
-    if (again.rows_read != stats.rows_read || again.rows_kept != stats.rows_kept) throw changed();
+    }, hash_into(again_hash));
+    if (again.rows_read != stats.rows_read || again.rows_kept != stats.rows_kept ||
+        again_hash.size() != input_hash.size() || again_hash.digest() != input_hash.digest()) {
+      throw changed();
+    }
     for (std::size_t k = 0; k < num_kept; ++k) {
       if (fill[k] != data.user_offsets[k + 1]) throw changed();
     }
@@ -402,6 +362,14 @@ inline PreprocessResult preprocess(const std::string& input, RawFormat format,
   data.item_category[0] = 0;
   std::copy(item_cat.begin(), item_cat.end(), data.item_category.begin() + 1);
   std::vector<Id>().swap(item_cat);
+  std::vector<std::uint64_t>().swap(raw_users);
+  data.raw_item_ids = std::move(raw_items);
+  data.raw_cat_ids = std::move(raw_cats);
+  data.provenance.format = format;
+  data.provenance.options = options;
+  data.provenance.options.read_buffer_bytes = PreprocessOptions{}.read_buffer_bytes;  // not recorded
+  data.provenance.input_bytes = input_hash.size();
+  data.provenance.input_xxh64 = input_hash.digest();
 
   PreprocessSummary summary;
   summary.input = input;

@@ -282,6 +282,14 @@ class RawLogReader {
   /// std::runtime_error if the file cannot be read.
   template <class OnClick>
   RawLogStats for_each_click(OnClick&& on_click) const {
+    return for_each_click(std::forward<OnClick>(on_click), [](const char*, std::size_t) {});
+  }
+
+  /// As above, and also calls `on_bytes(const char* data, std::size_t size)` with every block
+  /// read, in file order, before its rows are parsed: a pass that reaches the end of the file
+  /// hands over all of its bytes (preprocessing hashes them this way, without a pass of its own).
+  template <class OnClick, class OnBytes>
+  RawLogStats for_each_click(OnClick&& on_click, OnBytes&& on_bytes) const {
     detail::UniqueFd fd = detail::open_for_reading(path_);
 #ifdef POSIX_FADV_SEQUENTIAL
     (void)::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
@@ -331,6 +339,7 @@ class RawLogReader {
         if (got == 0) {
           eof = true;
         } else {
+          on_bytes(static_cast<const char*>(buf + end), static_cast<std::size_t>(got));
           end += static_cast<std::size_t>(got);
           stats.bytes_read += got;
         }
