@@ -10,13 +10,14 @@
 // gradients of one role away from the others by construction. The model does the gathering,
 // the gradients and the optimizer steps for any layout (docs/design.md §3).
 //
-// | layout          | attention sets | representation sets | role → set                      |
-// |-----------------|----------------|---------------------|---------------------------------|
-// | Shared<D>       | 1              | 0 (uses attention)  | all four → set 0 (TWIN)         |
-// | Decoupled<A, R> | 1              | 1                   | attention → 0, representation → 0 (DARE) |
-// | FourTables<A, R>| 2              | 2                   | target → 0, history → 1 (TWIN-4E) |
-// | Projected<D>    | 1              | 0 (uses attention)  | all → set 0, then a per-role, per-field |
-// |                 |                |                     | bias-free linear map (TWIN w/ proj.)    |
+// | layout           | attention sets | representation sets | roles                                  |
+// |------------------|----------------|---------------------|----------------------------------------|
+// | Shared<D>        | 1              | 0 (uses attention)  | all four read the one set (TWIN)       |
+// | Decoupled<A, R>  | 1              | 1                   | attention roles the attention set,     |
+// |                  |                |                     | representation roles the other (DARE)  |
+// | FourTables<A, R> | 2              | 2                   | each role its own set (TWIN-4E)        |
+// | Projected<D>     | 1              | 0 (uses attention)  | all read the one set, then a per-role, |
+// |                  |                |                     | per-field bias-free linear map (w/ proj.) |
 //
 // Projected follows what the public reference runs for its "TWIN (w/ proj.)" row: its
 // `-model_name projection` with `-mlp_position_after_concat` given, which (the flag is
