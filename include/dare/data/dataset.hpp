@@ -571,9 +571,18 @@ inline void write_dataset(const std::string& path, const DatasetData& data) {
 
   const detail::ProvenanceRecord provenance = detail::to_record(data.provenance);
   const void* payload[detail::kNumSections] = {
-      &provenance,         data.user_offsets.data(), data.user_ids.data(),      data.raw_user_ids.data(),
-      data.click_items.data(), data.click_cats.data(), data.item_category.data(), data.raw_item_ids.data(),
-      data.raw_cat_ids.data(), data.train.data(),      data.val.data(),           data.test.data()};
+      &provenance,
+      data.user_offsets.data(),
+      data.user_ids.data(),
+      data.raw_user_ids.data(),
+      data.click_items.data(),
+      data.click_cats.data(),
+      data.item_category.data(),
+      data.raw_item_ids.data(),
+      data.raw_cat_ids.data(),
+      data.train.data(),
+      data.val.data(),
+      data.test.data()};
   const std::uint64_t bytes[detail::kNumSections] = {
       sizeof provenance,
       data.user_offsets.size() * sizeof(std::uint64_t),
