@@ -30,6 +30,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <memory>
 #include <new>
 #include <sstream>
@@ -453,7 +454,9 @@ int main(int argc, char** argv) {
   app.add_option("--epochs", s.train.epochs, "passes over the training split")->check(whole_number(1, 1000))->capture_default_str();
   app.add_option("--max-steps", s.train.max_steps, "stop after this many steps (0: all epochs)")->check(whole_number(0, 1000000000000LL))->capture_default_str();
   app.add_option("--threads", s.train.threads, "worker threads")->check(whole_number(1, 1024))->capture_default_str();
-  app.add_option("--seed", s.seed, "initialisation and shuffle seed")->capture_default_str();
+  app.add_option("--seed", s.seed, "initialisation and shuffle seed")
+      ->check(dare_tools::unsigned_whole_number(0, std::numeric_limits<std::uint64_t>::max()))
+      ->capture_default_str();
   app.add_option("--eval-interval", s.train.eval_interval,
                  "validate every this many steps (0: only at the end), or more often to meet --min-evals-per-epoch")
       ->check(whole_number(0, 1000000000000LL))

@@ -74,6 +74,8 @@ expect 105 "--seed: must be a whole number from 0 to 18446744073709551615, got '
 expect 105 "--format: taobao1 not in {taobao,tmall}" "prep --format taobao1" -- "$PREP" "${D[@]}" --out s.dare --format taobao1
 expect 105 "--max-steps: must be a whole number from 0 to 1000000000000, got '-1'" "train --max-steps -1" -- \
   "$TRAIN" "${T[@]}" --max-steps -1
+expect 105 "--seed: must be a whole number from 0 to 18446744073709551615, got '-1'" "train --seed -1" -- \
+  "$TRAIN" "${T[@]}" --seed -1
 expect 105 "--epochs: must be a whole number from 1 to 1000, got '0'" "train --epochs 0" -- "$TRAIN" "${T[@]}" --epochs 0
 expect 105 "--att-dim: must be a whole number from 1 to 1024" "train --att-dim 100000" -- \
   "$TRAIN" "${T[@]}" --att-dim 100000

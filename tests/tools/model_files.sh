@@ -48,6 +48,10 @@ expect 0 "ids translated through the model's vocabulary" "dare_eval on another l
 expect 1 "not a dare model file" "dare_eval on a dataset as the model" -- "$EVAL" --model log.csv --input log.csv
 expect 1 "is the same file as --model" "dare_predict writing over its model" -- \
   "$PREDICT" --model dare.model --input log.csv --out dare.model
+expect 105 "--threads: must be a whole number from 1 to 1024, got '0'" "dare_eval --threads 0" -- \
+  "$EVAL" --model dare.model --input log.csv --threads 0
+expect 105 "--split: bogus not in" "dare_predict --split bogus" -- "$PREDICT" --model dare.model --input log.csv --split bogus
+expect 1 "--input is required" "dare_eval without --input" -- "$EVAL" --model dare.model
 
 # Pause at step 7 (off the validation schedule), resume: the same history and test metrics.
 expect 0 "test AUC" "dare_train in one go" -- \
