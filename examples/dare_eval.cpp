@@ -76,22 +76,16 @@ int main(int argc, char** argv) {
     dare_tools::ModelInput in(input, info, quiet);
     const dare::Dataset& data = in.data();
     dare_tools::IdTranslation translate(info, data);
-    dare_tools::with_model_kind(info.kind(), model_path, [&](auto type) {
-      using Model = typename decltype(type)::type;
-      Model model(info.model_config());
-      dare::load_model_file(model_path, model);
-      model.set_threads(threads);
-      if (data.max_len() != model.config().max_len) {
-        throw std::invalid_argument(dare::detail::concat("the input's history window is ", data.max_len(),
-                                                         ", the model's ", model.config().max_len));
-      }
+    {
+      const std::unique_ptr<dare_tools::LoadedModel> loaded = dare_tools::load_model(info, model_path, data, threads);
+      dare_tools::LoadedModel& model = *loaded;
       const dare::Index chunk = info.get_index("train.eval_batch_size", 1, dare::Index{1} << 30);
       const bool drop_last = info.get_bool("train.eval_drop_last");
       dare::BatchTransform transform;
       if (!translate.identity()) transform = [&](dare::Batch& b) { translate(b); };
       const dare::ScopedFlushDenormals ftz(true);
-      const auto test = dare::evaluate_split(model, data, data.test(), chunk, drop_last, transform);
-      const auto val = dare::evaluate_split(model, data, data.val(), chunk, drop_last, transform);
+      const auto test = model.evaluate(data, data.test(), chunk, drop_last, transform);
+      const auto val = model.evaluate(data, data.val(), chunk, drop_last, transform);
       std::printf("%s model, %s statistics; %s\n", info.kind().c_str(), dare::nn::to_string(model.inference_stats()),
                   translate.identity() ? "the input's vocabulary is the model's"
                                        : "ids translated through the model's vocabulary");
@@ -107,8 +101,7 @@ int main(int argc, char** argv) {
         dare::write_text_file_atomically(metrics_out, metrics_json(model_path, input, info, test, val, u),
                                          "--metrics-out file");
       }
-      return 0;
-    });
+    }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "dare_eval: %s\n", e.what());
     return 1;

@@ -52,15 +52,9 @@ int main(int argc, char** argv) {
     std::ostream& os = file ? file->stream() : std::cout;
     os << "split,user,item,category,label,probability\n";
     long long rows = 0;
-    dare_tools::with_model_kind(info.kind(), model_path, [&](auto type) {
-      using Model = typename decltype(type)::type;
-      Model model(info.model_config());
-      dare::load_model_file(model_path, model);
-      model.set_threads(threads);
-      if (data.max_len() != model.config().max_len) {
-        throw std::invalid_argument(dare::detail::concat("the input's history window is ", data.max_len(),
-                                                         ", the model's ", model.config().max_len));
-      }
+    {
+      const std::unique_ptr<dare_tools::LoadedModel> loaded = dare_tools::load_model(info, model_path, data, threads);
+      dare_tools::LoadedModel& model = *loaded;
       const dare::Index chunk = info.get_index("train.eval_batch_size", 1, dare::Index{1} << 30);
       const dare::ScopedFlushDenormals ftz(true);
       dare::Batch batch;
@@ -94,8 +88,7 @@ int main(int argc, char** argv) {
           }
         }
       }
-      return 0;
-    });
+    }
     if (file) {
       file->commit();
     } else {

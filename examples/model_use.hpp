@@ -3,9 +3,9 @@
 // the translation of the input's ids into the model's.
 //
 // Kinds. A model file names its kind (dare, twin, twin-hard, twin-proj, twin-notr, twin-4e,
-// din); these tools instantiate each with Dynamic widths, which read a file written by a
+// din); load_model instantiates each with Dynamic widths, which read a file written by a
 // fixed-width model of the same kind (the checkpoint's format does not depend on how the
-// widths were fixed) and keep the tools' build small.
+// widths were fixed), once for all the tools (examples/lib/model_use.cpp).
 //
 // Ids. Preprocessing numbers raw ids per file. The input's dense ids are translated through
 // raw ids into the model's: the rule for a raw id the model's vocabulary lacks is id 0, the
@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -31,26 +32,24 @@
 
 namespace dare_tools {
 
-template <class Model>
-struct ModelType {
-  using type = Model;
+/// A model file's model, loaded, behind a type-independent interface: the model types are
+/// instantiated once, in examples/lib/model_use.cpp, for every tool that uses it.
+class LoadedModel {
+ public:
+  virtual ~LoadedModel() = default;
+  /// dare::evaluate_split with this model.
+  virtual dare::EvalMetrics evaluate(const dare::Dataset& data, dare::ConstSpan<dare::Sample> split, dare::Index chunk,
+                                     bool drop_last, const dare::BatchTransform& transform) = 0;
+  /// The model's predict().
+  virtual void predict(const dare::SequenceBatch& batch, float* prob) = 0;
+  virtual dare::nn::InferenceStats inference_stats() const = 0;
 };
 
-/// Calls fn(ModelType<M>{}) with the model type of `kind`.
-template <class Fn>
-auto with_model_kind(const std::string& kind, const std::string& source, Fn&& fn) {
-  using dare::Dynamic;
-  if (kind == "dare") return fn(ModelType<dare::Dare<float, Dynamic, Dynamic>>{});
-  if (kind == "twin") return fn(ModelType<dare::Twin<float, Dynamic>>{});
-  if (kind == "twin-hard") return fn(ModelType<dare::TwinHard<float, Dynamic>>{});
-  if (kind == "twin-proj") return fn(ModelType<dare::TwinProj<float, Dynamic>>{});
-  if (kind == "twin-notr") return fn(ModelType<dare::TwinNoTR<float, Dynamic>>{});
-  if (kind == "twin-4e") return fn(ModelType<dare::Twin4E<float, Dynamic, Dynamic>>{});
-  if (kind == "din") return fn(ModelType<dare::Din<float, Dynamic>>{});
-  throw dare::FormatError(source, 0, "kind",
-                          "unknown model kind '" + kind +
-                              "' (this build knows dare, twin, twin-hard, twin-proj, twin-notr, twin-4e, din)");
-}
+/// Loads the model file `path` (described by `info`) into a model of its kind (dare, twin,
+/// twin-hard, twin-proj, twin-notr, twin-4e, din, each with Dynamic widths) with `threads`
+/// workers, and checks that `data`'s history window is the model's.
+std::unique_ptr<LoadedModel> load_model(const dare::ModelFileInfo& info, const std::string& path,
+                                        const dare::Dataset& data, int threads);
 
 /// The preprocessing the model's data went through, from its "prep." entries.
 inline dare::PreprocessOptions preprocess_options(const dare::ModelFileInfo& info, dare::RawFormat& format) {
