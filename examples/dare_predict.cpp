@@ -67,8 +67,13 @@ int main(int argc, char** argv) {
       char line[160];
       for (const auto& sp : splits) {
         if (which != "all" && which != sp.name) continue;
-        for (dare::Index begin = 0; begin < sp.samples.size(); begin += chunk) {
-          const dare::Index count = std::min(chunk, sp.samples.size() - begin);
+        // Equal chunks of at most `chunk` samples, as evaluation makes them, so that batch
+        // statistics never see a lone leftover sample.
+        const dare::Index n = sp.samples.size();
+        const dare::Index chunks = (n + chunk - 1) / chunk;
+        for (dare::Index c = 0; c < chunks; ++c) {
+          const dare::Index begin = c * n / chunks;
+          const dare::Index count = (c + 1) * n / chunks - begin;
           dare::fill_batch(data, sp.samples.data() + begin, nullptr, count, batch);
           labels.resize(static_cast<std::size_t>(count));
           for (dare::Index i = 0; i < count; ++i) labels[static_cast<std::size_t>(i)] = batch.label[static_cast<std::size_t>(i)] > 0.5f;

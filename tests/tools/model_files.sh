@@ -41,6 +41,14 @@ samples=$(sed -n 's/.*"test": {[^}]*"samples": \([0-9]*\).*/\1/p' eval_dare.json
 # The first test row's raw ids are the log's: its user clicked its item (label 1) in log.csv.
 positive=$(awk -F, 'NR > 1 && $5 == 1 { print $2 "," $3 "," $4; exit }' pred.csv)
 grep -q "^$positive," log.csv || fail "the positive $positive of pred.csv is not a click of log.csv"
+# A batch-statistics model scores in equal chunks: 819 test samples in chunks of at most 409
+# are 3 of 273, never a lone sample that batch statistics cannot normalise.
+[ "$samples" = 819 ] || fail "the test split has $samples samples, the next case assumes 819"
+expect 0 "test AUC" "dare_train --inference-stats batch" -- \
+  "$TRAIN" --input log.csv --max-steps 4 --batch-size 256 --eval-batch-size 409 --inference-stats batch --quiet \
+  --checkpoint batch.model
+expect 0 "819 samples scored" "dare_predict with batch statistics" -- \
+  "$PREDICT" --model batch.model --input log.csv --split test --out batch_pred.csv
 expect 0 "ids the model does not know" "dare_predict on another log" -- \
   "$PREDICT" --model dare.model --input other.csv --out other_pred.csv
 expect 0 "ids translated through the model's vocabulary" "dare_eval on another log" -- \
