@@ -76,7 +76,7 @@ inline dare::PreprocessOptions preprocess_options(const dare::ModelFileInfo& inf
 
 /// The "prep." entries of a preprocessing.
 inline void record_preprocessing(dare::ModelFileInfo& info, dare::RawFormat format, const dare::PreprocessOptions& o) {
-  info.set("prep.format", format == dare::RawFormat::taobao ? "taobao" : "tmall");
+  info.set("prep.format", dare::to_string(format));
   info.set_number("prep.min_clicks", o.min_clicks);
   info.set_number("prep.train_windows", o.train_windows);
   info.set_number("prep.stride", o.stride);
@@ -85,7 +85,7 @@ inline void record_preprocessing(dare::ModelFileInfo& info, dare::RawFormat form
   info.set_number("prep.seed", o.seed);
   info.set("prep.skip_malformed", o.skip_malformed ? "1" : "0");
   info.set("prep.tmall_four_digit_dates_only", o.tmall_four_digit_dates_only ? "1" : "0");
-  info.set("prep.negative_category", o.negative_category == dare::ItemCategoryRule::first_seen ? "first_seen" : "last_seen");
+  info.set("prep.negative_category", dare::to_string(o.negative_category));
 }
 
 /// The input of dare_eval / dare_predict as a dataset: a dataset file is opened; a raw log is

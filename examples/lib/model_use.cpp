@@ -38,18 +38,9 @@ std::unique_ptr<LoadedModel> make(const dare::ModelFileInfo& info, const std::st
 
 std::unique_ptr<LoadedModel> load_model(const dare::ModelFileInfo& info, const std::string& path,
                                         const dare::Dataset& data, int threads) {
-  using dare::Dynamic;
-  const std::string kind = info.kind();
-  if (kind == "dare") return make<dare::Dare<float, Dynamic, Dynamic>>(info, path, data, threads);
-  if (kind == "twin") return make<dare::Twin<float, Dynamic>>(info, path, data, threads);
-  if (kind == "twin-hard") return make<dare::TwinHard<float, Dynamic>>(info, path, data, threads);
-  if (kind == "twin-proj") return make<dare::TwinProj<float, Dynamic>>(info, path, data, threads);
-  if (kind == "twin-notr") return make<dare::TwinNoTR<float, Dynamic>>(info, path, data, threads);
-  if (kind == "twin-4e") return make<dare::Twin4E<float, Dynamic, Dynamic>>(info, path, data, threads);
-  if (kind == "din") return make<dare::Din<float, Dynamic>>(info, path, data, threads);
-  throw dare::FormatError(path, 0, "kind",
-                          "unknown model kind '" + kind +
-                              "' (this build knows dare, twin, twin-hard, twin-proj, twin-notr, twin-4e, din)");
+  return dare::with_model_kind(info.kind(), path, [&](auto type) {
+    return make<typename decltype(type)::type>(info, path, data, threads);
+  });
 }
 
 }  // namespace dare_tools

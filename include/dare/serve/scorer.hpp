@@ -29,6 +29,7 @@
 #include "dare/core/error.hpp"
 #include "dare/models/zoo.hpp"
 #include "dare/serve/model_file.hpp"
+#include "dare/serve/model_kinds.hpp"
 
 namespace dare {
 
@@ -138,16 +139,9 @@ class Scorer {
   std::unique_ptr<Impl> make(const std::string& kind, const std::string& path) {
     kind_ = kind;
     max_len_ = info_.model_config().max_len;
-    if (kind == "dare") return std::make_unique<ModelImpl<Dare<float, Dynamic, Dynamic>>>(info_, path);
-    if (kind == "twin") return std::make_unique<ModelImpl<Twin<float, Dynamic>>>(info_, path);
-    if (kind == "twin-hard") return std::make_unique<ModelImpl<TwinHard<float, Dynamic>>>(info_, path);
-    if (kind == "twin-proj") return std::make_unique<ModelImpl<TwinProj<float, Dynamic>>>(info_, path);
-    if (kind == "twin-notr") return std::make_unique<ModelImpl<TwinNoTR<float, Dynamic>>>(info_, path);
-    if (kind == "twin-4e") return std::make_unique<ModelImpl<Twin4E<float, Dynamic, Dynamic>>>(info_, path);
-    if (kind == "din") return std::make_unique<ModelImpl<Din<float, Dynamic>>>(info_, path);
-    throw FormatError(path, 0, "kind", detail::concat("unknown model kind '", kind,
-                                                      "' (this build serves dare, twin, twin-hard, twin-proj, "
-                                                      "twin-notr, twin-4e, din)"));
+    return with_model_kind(kind, path, [&](auto type) -> std::unique_ptr<Impl> {
+      return std::make_unique<ModelImpl<typename decltype(type)::type>>(info_, path);
+    });
   }
 
   static void index(const std::vector<std::uint64_t>& raw, std::unordered_map<std::uint64_t, Id>& out) {
