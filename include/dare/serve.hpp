@@ -3,4 +3,5 @@
 
 #include "dare/core.hpp"
 #include "dare/serve/model_file.hpp"
+#include "dare/serve/model_kinds.hpp"
 #include "dare/serve/scorer.hpp"
