@@ -58,6 +58,8 @@ struct Settings {
   int repr_dim = 16;
   int dim = 16;
   int top_k = 20;
+  int hash_bits = 0;    // 0: the model's default
+  int hash_rounds = 0;
   int max_len = 200;
   dare::TrainOptions train;
   std::uint64_t seed = 1;
@@ -255,6 +257,8 @@ template <class Model>
 RunReport train_model(const Settings& s, const dare::Dataset& data, const std::string& name, int att, int repr) {
   dare::ModelConfig c = dare::model_config_for(data, att, repr);
   c.top_k = s.top_k;
+  c.hash_bits = s.hash_bits;
+  c.hash_rounds = s.hash_rounds;
   c.seed = s.seed;
   c.reference_init = s.param_scheme == "reference";
   Model model(c);
@@ -347,13 +351,15 @@ RunReport run_model(const std::string& model, const Settings& s, const dare::Dat
   if (model == "twin-proj") return run_shared<dare::TwinProj>(s, data, "twin-proj");
   if (model == "twin-notr") return run_shared<dare::TwinNoTR>(s, data, "twin-notr");
   if (model == "din") return run_shared<dare::Din>(s, data, "din");
+  if (model == "eta") return run_shared<dare::Eta>(s, data, "eta");
+  if (model == "sdim") return run_shared<dare::Sdim>(s, data, "sdim");
   // twin-4e: attention and representation widths as DARE's.
   if (s.att_dim == 16 && s.repr_dim == 16) return train_model<dare::Twin4E<float, 16, 16>>(s, data, "twin-4e", 16, 16);
   return train_model<dare::Twin4E<float, dare::Dynamic, dare::Dynamic>>(s, data, "twin-4e", s.att_dim, s.repr_dim);
 }
 
 const std::vector<std::string>& known_models() {
-  static const std::vector<std::string> names = {"dare", "twin", "twin-hard", "twin-proj", "twin-notr", "twin-4e", "din"};
+  static const std::vector<std::string> names = {"dare", "twin", "twin-hard", "twin-proj", "twin-notr", "twin-4e", "din", "eta", "sdim"};
   return names;
 }
 
@@ -437,15 +443,23 @@ int main(int argc, char** argv) {
   app.add_flag("--skip-malformed", s.skip_malformed, "skip (and count) malformed rows instead of stopping");
   app.add_option("--model", s.models,
                  "one model or a comma-separated list, trained one after the other on the same data: dare, twin, "
-                 "twin-hard, twin-proj, twin-notr, twin-4e, din (docs/design.md §3 says what each is)")
+                 "twin-hard, twin-proj, twin-notr, twin-4e, din, eta, sdim (docs/design.md §3 says what each is)")
       ->delimiter(',')
       ->check(CLI::IsMember(known_models()))
       ->capture_default_str();
   app.add_flag("--compare", s.compare, "train DARE and TWIN on the same data and print them side by side (--model dare,twin)");
   app.add_option("--att-dim", s.att_dim, "attention width per field of dare and twin-4e")->check(whole_number(1, dare::kMaxEmbeddingDim))->capture_default_str();
   app.add_option("--repr-dim", s.repr_dim, "representation width per field of dare and twin-4e")->check(whole_number(1, dare::kMaxEmbeddingDim))->capture_default_str();
-  app.add_option("--dim", s.dim, "width per field of the one-table models (twin, twin-hard, twin-proj, twin-notr, din)")->check(whole_number(1, dare::kMaxEmbeddingDim))->capture_default_str();
+  app.add_option("--dim", s.dim, "width per field of the one-table models (twin, twin-hard, twin-proj, twin-notr, din, eta, sdim)")->check(whole_number(1, dare::kMaxEmbeddingDim))->capture_default_str();
   app.add_option("--top-k", s.top_k, "behaviours kept by the search")->check(whole_number(1, dare::kMaxHistoryLength))->capture_default_str();
+  app.add_option("--hash-bits", s.hash_bits,
+                 "eta: SimHash signature bits, a multiple of 32 from 32 to 256; sdim: bits per hash round, 1 to 32 "
+                 "(0: the model's default, eta 64, sdim 4)")
+      ->check(whole_number(0, 256))
+      ->capture_default_str();
+  app.add_option("--hash-rounds", s.hash_rounds, "sdim: hash rounds, 1 to 64 (0: the default, 2)")
+      ->check(whole_number(0, 64))
+      ->capture_default_str();
   app.add_option("--max-len", s.max_len, "history window (when preprocessing a raw log)")->check(whole_number(1, dare::kMaxHistoryLength))->capture_default_str();
   app.add_option("--batch-size", s.train.batch_size, "samples per step")->check(whole_number(1, 1 << 20))->capture_default_str();
   app.add_option("--lr", s.train.optimizer.lr, "Adam learning rate")->check(dare_tools::number(0, 1e6, true))->capture_default_str();

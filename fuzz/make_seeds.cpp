@@ -200,9 +200,9 @@ int main(int argc, char** argv) {
     const std::uint32_t bad = 0x2f01;
     std::memcpy(&flag[100], &bad, 4);
     detail::Checksum sum;
-    sum.update(reinterpret_cast<const unsigned char*>(flag.data()) + 8, 96);
+    sum.update(reinterpret_cast<const unsigned char*>(flag.data()) + 8, 104);
     const std::uint64_t h = sum.value();
-    std::memcpy(&flag[104], &h, 8);
+    std::memcpy(&flag[112], &h, 8);
     put_regression("model", "optimizer_flag_0x2f01", flag);
   }
   std::cout << "seeds written under " << root << "\n";

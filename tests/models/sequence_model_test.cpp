@@ -132,11 +132,11 @@ TEST_CASE("a checkpoint file with trailing bytes, a NaN weight or an oversized t
   CHECK_THROWS_WITH(other.load(path), Catch::Contains(path) && Catch::Contains("unexpected data after the end"));
   std::remove(path.c_str());
 
-  // The model header is 112 bytes (magic, six u32, eight u64 sizes, two u32, checksum); the
+  // The model header is 120 bytes (magic, six u32, eight u64 sizes, four u32, checksum); the
   // first table's rows field follows its magic, version and scalar size. 2^31 rows where the
   // model has num_items: refused before any allocation, even from a stream that cannot tell
   // its length.
-  const std::size_t header = 112;
+  const std::size_t header = 120;
   std::string huge = bytes;
   const std::uint64_t rows = std::uint64_t{1} << 31;
   std::memcpy(&huge[header + 16], &rows, 8);
@@ -197,14 +197,14 @@ TEST_CASE("a checkpoint header flag other than 0 or 1 is rejected", "[models][ch
   const std::string bytes = buffer.str();
   // Header record: magic (8), version, scalar_size, layout, selector, scorer, target_aware
   // (u32 at 16, 20, 24, 28), 8 sizes (u64), inference_stats (u32) at 96, optimizer_flag (u32)
-  // at 100, then the checksum of bytes [8, 104).
+  // at 100, hash_bits and hash_rounds (u32) at 104 and 108, then the checksum of bytes [8, 112).
   const auto with_u32 = [&](std::size_t at, std::uint32_t value) {
     std::string b = bytes;
     for (int k = 0; k < 4; ++k) b[at + k] = static_cast<char>(value >> (8 * k));
     dare::detail::Checksum sum;
-    sum.update(reinterpret_cast<const unsigned char*>(b.data()) + 8, 96);
+    sum.update(reinterpret_cast<const unsigned char*>(b.data()) + 8, 104);
     const std::uint64_t h = sum.value();
-    for (int k = 0; k < 8; ++k) b[104 + k] = static_cast<char>(h >> (8 * k));
+    for (int k = 0; k < 8; ++k) b[112 + k] = static_cast<char>(h >> (8 * k));
     return b;
   };
   std::istringstream same(with_u32(100, 0));
@@ -217,6 +217,28 @@ TEST_CASE("a checkpoint header flag other than 0 or 1 is rejected", "[models][ch
   CHECK_THROWS_WITH(model.load(tr, "tr.ckpt"), Catch::Contains("target_aware") && Catch::Contains("0 or 1"));
   std::istringstream kind(with_u32(16, 1));  // the shared layout: a TWIN checkpoint's header
   CHECK_THROWS_WITH(model.load(kind, "kind.ckpt"), Catch::Contains("a twin model") && Catch::Contains("this model is dare"));
+  std::istringstream bits(with_u32(104, 64));  // a model that does not hash records 0
+  CHECK_THROWS_WITH(model.load(bits, "bits.ckpt"), Catch::Contains("hash_bits") && Catch::Contains("checkpoint has 64"));
+
+  // A version 3 checkpoint (no hash fields; checksum of [8, 104) at 104) still loads.
+  std::string v3 = bytes.substr(0, 104);
+  v3[8] = 3;
+  dare::detail::Checksum sum3;
+  sum3.update(reinterpret_cast<const unsigned char*>(v3.data()) + 8, 96);
+  const std::uint64_t h3 = sum3.value();
+  for (int k = 0; k < 8; ++k) v3.push_back(static_cast<char>(h3 >> (8 * k)));
+  v3 += bytes.substr(120);
+  std::istringstream old(v3);
+  auto other_config = tiny_config(2, 3);
+  other_config.seed = 99;
+  dare::Dare<float, 2, 3> restored(other_config);
+  restored.load(old, "v3.ckpt");
+  std::stringstream again;
+  restored.save(again, false);
+  CHECK(again.str() == bytes);
+  std::istringstream v2(with_u32(8, 2));
+  CHECK_THROWS_WITH(model.load(v2, "v2.ckpt"), Catch::Contains("unsupported checkpoint version 2") &&
+                                                   Catch::Contains("reads 3 to 4"));
 }
 
 TEST_CASE("bad ids and shapes are rejected with the field named", "[models]") {

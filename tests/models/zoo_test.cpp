@@ -45,6 +45,7 @@ TEMPLATE_TEST_CASE("every zoo model's backward pass matches central differences"
                    (dare::Dare<double, 2, 3>), (dare::Dare<double, dare::Dynamic, dare::Dynamic>),
                    (dare::Twin<double, 3>), (dare::TwinHard<double, 2>), (dare::TwinProj<double, 2>),
                    (dare::TwinNoTR<double, 3>), (dare::Twin4E<double, 2, 3>), (dare::Din<double, 2>),
+                   (dare::Eta<double, 2>), (dare::Sdim<double, 2>),
                    (dare::SequenceModel<double, dare::Decoupled<2, 2>, dare::FullAttention, dare::MlpScorer>)) {
   const OwnedBatch batch(5, 7, 13, 6, 3);
   SECTION("with the auxiliary head") {
@@ -196,62 +197,6 @@ TEST_CASE("TWIN w/o TR feeds [v, u], the first two thirds of TWIN's head input",
   CHECK(notr.head_input() == twin.head_input().topRows(18));
 }
 
-TEST_CASE("the hard search keeps the target's category, most recent first, topped up to exactly K",
-          "[models][zoo][selector]") {
-  // The reference builds the mask with numpy (dataset.py and DIN.forward): this is that
-  // algorithm written out independently, run against the selector on random windows.
-  auto reference = [](const std::vector<std::uint8_t>& valid, const std::vector<dare::Id>& cats, dare::Id target,
-                      dare::Index k) {
-    const dare::Index n = static_cast<dare::Index>(cats.size());
-    std::vector<int> mask(static_cast<std::size_t>(n));
-    for (dare::Index j = 0; j < n; ++j) mask[j] = valid[j] && cats[j] == target;
-    const int ones = std::accumulate(mask.begin(), mask.end(), 0);
-    if (ones > k) {
-      std::vector<dare::Index> one_at;
-      for (dare::Index j = 0; j < n; ++j) if (mask[j]) one_at.push_back(j);
-      const dare::Index aim = one_at[static_cast<std::size_t>(ones - k)];
-      for (dare::Index j = 0; j < aim; ++j) mask[j] = 0;
-    } else if (ones < k) {
-      std::vector<dare::Index> zero_at;
-      for (dare::Index j = 0; j < n; ++j) if (!mask[j]) zero_at.push_back(j);
-      const dare::Index aim = zero_at[zero_at.size() - static_cast<std::size_t>(k - ones)];
-      for (dare::Index j = aim; j < n; ++j) mask[j] = 1;
-    }
-    std::vector<dare::Index> out;
-    for (dare::Index j = 0; j < n; ++j) if (mask[j]) out.push_back(j);
-    return out;
-  };
-  std::mt19937_64 gen(5);
-  dare::HardSearch::Worker<float> hard(4);
-  int topped_up = 0, trimmed = 0;
-  for (int trial = 0; trial < 500; ++trial) {
-    const dare::Index n = 4 + static_cast<dare::Index>(gen() % 20);
-    const dare::Index pad = static_cast<dare::Index>(gen() % static_cast<std::uint64_t>(n));
-    std::vector<std::uint8_t> valid(static_cast<std::size_t>(n));
-    std::vector<dare::Id> cats(static_cast<std::size_t>(n));
-    std::vector<float> scores(static_cast<std::size_t>(n));
-    for (dare::Index j = 0; j < n; ++j) {
-      valid[j] = j >= pad;
-      cats[j] = valid[j] ? static_cast<dare::Id>(1 + gen() % 3) : 0;
-      scores[j] = static_cast<float>(j) * 0.5f;
-    }
-    const dare::Id target = static_cast<dare::Id>(1 + gen() % 3);
-    std::vector<dare::Index> pos(4);
-    std::vector<float> sel(4);
-    hard.select(scores.data(), n, valid.data(), cats.data(), target, pos.data(), sel.data());
-    const auto expect = reference(valid, cats, target, 4);
-    INFO("trial " << trial << " n " << n << " pad " << pad);
-    REQUIRE(expect.size() == 4);
-    CHECK(pos == expect);
-    for (int k = 0; k < 4; ++k) CHECK(sel[k] == scores[static_cast<std::size_t>(pos[k])]);
-    const auto matches = std::count_if(expect.begin(), expect.end(), [&](dare::Index j) { return valid[j] && cats[j] == target; });
-    topped_up += matches < 4 ? 1 : 0;
-    trimmed += std::count_if(cats.begin(), cats.end(), [&](dare::Id c) { return c == target; }) > 4 ? 1 : 0;
-  }
-  CHECK(topped_up > 50);  // both branches were exercised
-  CHECK(trimmed > 50);
-}
-
 TEST_CASE("TWIN hard weighs its positions with the reference's hard-search scale", "[models][zoo][scorer]") {
   // s_j = <q, k_j> / sqrt(3A) + <q_t, k_t_j> / sqrt(A) over the whole [item | cat | time] rows.
   auto config = tiny_config(2, 2);
@@ -384,7 +329,7 @@ TEST_CASE("decoupled tables keep attention and representation gradients apart", 
 TEMPLATE_TEST_CASE("scoring candidates for one user equals batch prediction", "[models][zoo][serve]",
                    (dare::Dare<double, 2, 3>), (dare::Twin<double, 3>), (dare::TwinHard<double, 2>),
                    (dare::TwinProj<double, 2>), (dare::TwinNoTR<double, 3>), (dare::Twin4E<double, 2, 3>),
-                   (dare::Din<double, 2>)) {
+                   (dare::Din<double, 2>), (dare::Eta<double, 2>), (dare::Sdim<double, 2>)) {
   // The gradient test's instantiations (double), so that this file compiles each model once.
   auto config = config_for<TestType>(2, 2);
   TestType model(config);
@@ -411,7 +356,8 @@ TEMPLATE_TEST_CASE("scoring candidates for one user equals batch prediction", "[
 
 TEMPLATE_TEST_CASE("every zoo model's checkpoint restores it exactly, optimizer state included",
                    "[models][zoo][checkpoint]", (dare::TwinHard<double, 2>), (dare::TwinProj<double, 2>),
-                   (dare::TwinNoTR<double, 3>), (dare::Twin4E<double, 2, 3>), (dare::Din<double, 2>)) {
+                   (dare::TwinNoTR<double, 3>), (dare::Twin4E<double, 2, 3>), (dare::Din<double, 2>),
+                   (dare::Eta<double, 2>), (dare::Sdim<double, 2>)) {
   auto config = config_for<TestType>(2, 2);
   TestType model(config);
   model.configure_optimizer({});
@@ -444,6 +390,55 @@ TEMPLATE_TEST_CASE("every zoo model's checkpoint restores it exactly, optimizer 
   }
 }
 
+TEST_CASE("SDIM aggregates the representation rows of the colliding behaviours, averaged over rounds",
+          "[models][zoo][sdim]") {
+  // u = (1/m) Σ_r Σ_{j valid, bucket_r(k_j) = bucket_r(q)} v_j: the head input's u part is the
+  // selector weights applied to the window's value rows, and those weights are the collision
+  // counts of the attention rows' signatures.
+  auto config = tiny_config(2, 2);
+  config.hash_bits = 1;  // one bit per round: many collisions
+  config.hash_rounds = 3;
+  dare::Sdim<double, 2> model(config);
+  const OwnedBatch batch(6, 7, 13, 6, 31);
+  model.forward_backward(batch.view());
+  const dare::SimHash<double> hash(4, 32, dare::HashSampling::kProjectionSeed);
+  const dare::Index L = 7;
+  for (dare::Index s = 0; s < batch.size; ++s) {
+    std::vector<dare::Index> pos(L);
+    std::vector<double> w(L);
+    model.selected(s, pos.data(), w.data());
+    std::uint32_t q = 0;
+    double key[4], query[4];
+    for (int c = 0; c < 2; ++c) {
+      query[c] = model.table<Role::AttentionTarget>(dare::kItem).row(batch.target_item[s])[c];
+      query[2 + c] = model.table<Role::AttentionTarget>(dare::kCategory).row(batch.target_cat[s])[c];
+    }
+    hash.sign(query, &q);
+    for (dare::Index j = 0; j < L; ++j) {
+      const dare::Id item = batch.hist_item[s * L + j], cat = batch.hist_cat[s * L + j];
+      for (int c = 0; c < 2; ++c) {
+        key[c] = model.table<Role::AttentionHistory>(dare::kItem).row(item)[c];
+        key[2 + c] = model.table<Role::AttentionHistory>(dare::kCategory).row(cat)[c];
+      }
+      std::uint32_t k = 0;
+      hash.sign(key, &k);
+      int hits = 0;
+      for (int r = 0; r < 3; ++r) hits += ((k ^ q) >> r & 1u) == 0 ? 1 : 0;
+      INFO("sample " << s << " position " << j);
+      CHECK(pos[j] == j);
+      CHECK(w[j] == (item != 0 ? hits / 3.0 : 0.0));
+    }
+  }
+  // And a checkpoint of other bits is refused naming the field.
+  std::stringstream buffer;
+  model.save(buffer, false);
+  auto other = config;
+  other.hash_rounds = 4;
+  dare::Sdim<double, 2> four(other);
+  CHECK_THROWS_WITH(four.load(buffer, "sdim.ckpt"),
+                    Catch::Contains("hash_rounds") && Catch::Contains("checkpoint has 3, the model has 4"));
+}
+
 TEST_CASE("model kinds are named as in Table 1", "[models][zoo]") {
   const auto c = tiny_config(2, 2);
   CHECK(dare::Dare<float, 2, 2>(c).kind() == "dare");
@@ -453,6 +448,18 @@ TEST_CASE("model kinds are named as in Table 1", "[models][zoo]") {
   CHECK(dare::TwinNoTR<float, 2>(c).kind() == "twin-notr");
   CHECK(dare::Twin4E<float, 2, 2>(c).kind() == "twin-4e");
   CHECK(dare::Din<float, 2>(c).kind() == "din");
+  CHECK(dare::Eta<float, 2>(c).kind() == "eta");
+  CHECK(dare::Sdim<float, 2>(c).kind() == "sdim");
+  // The hashing selectors' defaults are resolved into the configuration; others record 0.
+  CHECK(dare::Eta<float, 2>(c).config().hash_bits == 64);
+  CHECK(dare::Sdim<float, 2>(c).config().hash_bits == 4);
+  CHECK(dare::Sdim<float, 2>(c).config().hash_rounds == 2);
+  auto hashed = c;
+  hashed.hash_bits = 32;
+  CHECK(dare::Twin<float, 2>(hashed).config().hash_bits == 0);
+  hashed.hash_bits = 40;
+  using Eta2 = dare::Eta<float, 2>;
+  CHECK_THROWS_WITH(Eta2{hashed}, Catch::Contains("hash_bits") && Catch::Contains("40"));
   CHECK(dare::SequenceModel<float, dare::Decoupled<2, 2>, dare::FullAttention, dare::MlpScorer>(c).kind() ==
         "decoupled/all/mlp");
   // DIN has no time field: item and category only.

@@ -104,6 +104,11 @@ struct ModelConfig {
   /// The target-aware feature v ⊙ u in both heads' inputs (off: TWIN w/o TR, [v, u]).
   bool target_aware = true;
   Index scorer_hidden = 36; ///< hidden width of the MLP scorer (DIN)
+  /// The hashing selectors: ETA's signature bits, SDIM's bits per round (τ); 0 takes the
+  /// selector's default (ETA 64, SDIM 4). Other selectors ignore it.
+  Index hash_bits = 0;
+  /// SDIM's hash rounds (m); 0 takes the default (2). ETA has one round.
+  Index hash_rounds = 0;
   double init_sigma = 0.01; ///< N(0, σ) for embeddings, Linear weights and projections
   /// The public reference's initialisation: BatchNorm γ and the PReLU slopes are drawn
   /// N(0, σ) too (every parameter whose name lacks "bias"). Off: the layers' own defaults,
@@ -161,6 +166,8 @@ constexpr const char* zoo_name(std::uint32_t layout, std::uint32_t selector, std
   if (layout == Projected<1>::kId && selector == TopKSearch::kId && scorer == dot) return "twin-proj";
   if (layout == FourTables<1, 1>::kId && selector == TopKSearch::kId && scorer == dot) return "twin-4e";
   if (layout == Shared<1>::kId && selector == TopKSearch::kId && scorer == MlpScorer::kId) return "din";
+  if (layout == Shared<1>::kId && selector == HammingSearch::kId && scorer == dot) return "eta";
+  if (layout == Shared<1>::kId && selector == HashSampling::kId && scorer == dot) return "sdim";
   return "";
 }
 }  // namespace detail
@@ -504,8 +511,7 @@ class SequenceModel {
         target(w, cand_item[c], cand_cat[c], sc.time_);
         scorer_.forward(w.scorer, w.q.data(), w.keys.data(), w.sem_stride, L, sc.time_.bias.data(), w.valid.data(),
                         w.scores.data());
-        w.selector.select(w.scores.data(), L, w.valid.data(), w.hist_cat.data(), cand_cat[c], w.sel_pos.data(),
-                          w.sel_scores.data());
+        w.selector.select(selector_input(w, w.scores.data(), cand_cat[c]), w.sel_pos.data(), w.sel_scores.data());
         attend(w, c, w.sel_pos.data(), w.sel_scores.data(), sc.x_, sc.top_pos_.data(), sc.top_w_.data());
       }
     }
@@ -547,6 +553,8 @@ class SequenceModel {
     w.u32(static_cast<std::uint32_t>(inference_stats_));
     const bool opt = with_optimizer && dense_adam_ != nullptr;
     w.u32(opt ? 1 : 0);
+    w.u32(static_cast<std::uint32_t>(config_.hash_bits));
+    w.u32(static_cast<std::uint32_t>(config_.hash_rounds));
     w.checksum();
     for (const auto& t : att_tables_) t.save(os);
     for (const auto& t : repr_tables_) t.save(os);
@@ -599,8 +607,10 @@ class SequenceModel {
  private:
   static constexpr char kMagic[9] = "DAREMODL";
   // Version 2 added the inference statistics mode; version 3 the model kind (layout,
-  // selector, scorer, target-aware flag) and the scorer's hidden width.
-  static constexpr std::uint32_t kVersion = 3;
+  // selector, scorer, target-aware flag) and the scorer's hidden width; version 4 the hashing
+  // selectors' bits and rounds (version 3 files, which have none, are still read).
+  static constexpr std::uint32_t kVersion = 4;
+  static constexpr std::uint32_t kOldestVersion = 3;
   static constexpr Scalar kPadding = SoftmaxAttention<Scalar>::kPaddingScore;
   using SelectorWorker = typename Selector::template Worker<Scalar>;
   using ScorerWork = typename ScorerImpl::Work;
@@ -645,7 +655,7 @@ class SequenceModel {
           v(static_cast<std::size_t>(val_stride)),
           dv(v.size()),
           proj_tmp(static_cast<std::size_t>(std::max<Index>(m.A_, m.R_))),
-          selector(m.selected_count()),
+          selector(m.selector_setup()),
           scorer(sem_stride) {}
     Index sem_stride, val_stride;
     AlignedVector<Scalar> keys, vals, sel, dvals, dsel;
@@ -654,6 +664,7 @@ class SequenceModel {
     std::vector<std::uint8_t> valid;
     std::vector<Id> hist_item, hist_cat;  // the window whose rows keys/vals hold
     bool cached = false;                  // keys/vals are valid for hist_item/hist_cat
+    std::uint64_t window = 0;             // counts the gathers (SelectorInput::window)
     AlignedVector<Scalar> q, dq, v, dv;
     std::vector<Scalar> proj_tmp;
     SelectorWorker selector;
@@ -756,7 +767,8 @@ class SequenceModel {
     }
   }
 
-  static ModelConfig checked(const ModelConfig& c) {
+  static ModelConfig checked(const ModelConfig& given) {
+    ModelConfig c = given;
     DARE_CHECK_ARG(c.num_items > 0, "num_items must be positive, got ", c.num_items);
     DARE_CHECK_ARG(c.num_cats > 0, "num_cats must be positive, got ", c.num_cats);
     DARE_CHECK_ARG(c.max_len > 0 && c.max_len <= kMaxHistoryLength, "max_len must be from 1 to ",
@@ -782,6 +794,14 @@ class SequenceModel {
     DARE_CHECK_ARG(!kShared || c.att_dim == c.repr_dim, "a shared table (", kind_name(c.target_aware),
                    "): att_dim (", c.att_dim, ") must equal repr_dim (", c.repr_dim, ")");
     DARE_CHECK_ARG(c.init_sigma >= 0, "init_sigma must be non-negative");
+    if constexpr (Selector::kHashes) {
+      if (c.hash_bits == 0) c.hash_bits = Selector::kDefaultBits;
+      if (c.hash_rounds == 0) c.hash_rounds = Selector::kDefaultRounds;
+      Selector::check(SelectorSetup{c.top_k, 2 * c.att_dim, c.hash_bits, c.hash_rounds});
+    } else {
+      c.hash_bits = 0;  // not used: recorded as 0 so a checkpoint does not depend on it
+      c.hash_rounds = 0;
+    }
     return c;
   }
 
@@ -894,6 +914,7 @@ class SequenceModel {
     std::memcpy(w.hist_item.data(), items, bytes);
     std::memcpy(w.hist_cat.data(), cats, bytes);
     w.cached = true;
+    ++w.window;
     for (Index j = 0; j < L; ++j) {
       w.valid[static_cast<std::size_t>(j)] = items[j] != 0;
       Scalar* k = w.keys.data() + j * w.sem_stride;
@@ -915,13 +936,36 @@ class SequenceModel {
     if constexpr (kUsesTime) copy_row(t.target_val.data(), R_, w.v.data() + 2 * R_);
   }
 
-  // Softmax over the kept logits, then column `col` of the main head input [v, u (, v ⊙ u)].
+  SelectorInput<Scalar> selector_input(const Work& w, const Scalar* scores, Id t_cat) const {
+    SelectorInput<Scalar> in;
+    in.scores = scores;
+    in.n = config_.max_len;
+    in.valid = w.valid.data();
+    in.hist_cat = w.hist_cat.data();
+    in.target_cat = t_cat;
+    in.query = w.q.data();
+    in.keys = w.keys.data();
+    in.key_stride = w.sem_stride;
+    in.key_width = 2 * A_;
+    in.window = w.window;
+    return in;
+  }
+  SelectorSetup selector_setup() const {
+    return {selected_count(), 2 * A_, config_.hash_bits, config_.hash_rounds};
+  }
+
+  // Softmax over the kept logits (or the selector's fixed weights), then column `col` of the
+  // main head input [v, u (, v ⊙ u)].
   void attend(Work& w, Index col, const Index* pos, const Scalar* sel_scores, Matrix& xs, Index* top_pos,
               Scalar* top_w) const {
     const Index K = selected_count();
     const Index V = value_width();
     Scalar* tw = top_w + col * K;
-    SoftmaxAttention<Scalar>::softmax(sel_scores, K, tw);
+    if constexpr (Selector::kFixedWeights) {
+      std::copy(sel_scores, sel_scores + K, tw);
+    } else {
+      SoftmaxAttention<Scalar>::softmax(sel_scores, K, tw);
+    }
     std::copy(pos, pos + K, top_pos + col * K);
     Scalar* x = xs.col(col).data();
     copy_row(w.v.data(), V, x);
@@ -938,7 +982,7 @@ class SequenceModel {
   void features(Work& w, const Scalar* scores, Id t_cat, Index col, bool with_aux) {
     const Index L = config_.max_len;
     const Index V = value_width();
-    w.selector.select(scores, L, w.valid.data(), w.hist_cat.data(), t_cat, w.sel_pos.data(), w.sel_scores.data());
+    w.selector.select(selector_input(w, scores, t_cat), w.sel_pos.data(), w.sel_scores.data());
     attend(w, col, w.sel_pos.data(), w.sel_scores.data(), x_main_, top_pos_.data(), top_w_.data());
     if constexpr (Selector::kAuxAttendsAll) {
       if (with_aux) {
@@ -987,7 +1031,11 @@ class SequenceModel {
       aggregation_.backward(tw, w.sel.data(), w.val_stride, K, w.v.data(), x + V, dx + V, tr ? dx + 2 * V : nullptr,
                             w.dw.data(), w.dsel.data(), w.val_stride, w.dv.data());
     }
-    SoftmaxAttention<Scalar>::softmax_backward(tw, w.dw.data(), K, w.ds_sel.data());
+    if constexpr (Selector::kFixedWeights) {
+      std::fill(w.ds_sel.begin(), w.ds_sel.end(), Scalar(0));  // the weights are no function of the logits
+    } else {
+      SoftmaxAttention<Scalar>::softmax_backward(tw, w.dw.data(), K, w.ds_sel.data());
+    }
 
     if constexpr (Selector::kAuxAttendsAll) {
       if (config_.aux_loss) {
@@ -1112,11 +1160,13 @@ class SequenceModel {
     detail::BinaryReader r(is, name);
     r.expect_magic(kMagic, "dare model checkpoint");
     const auto version = r.u32("version");
-    if (version != kVersion) {
+    if (version < kOldestVersion || version > kVersion) {
       throw FormatError(name, 0, "version",
-                        detail::concat("unsupported checkpoint version ", version, " (this build reads ", kVersion,
-                                       version < kVersion ? "; retrain, or load it with the dare release that wrote it)"
-                                                          : ")"));
+                        detail::concat("unsupported checkpoint version ", version, " (this build reads ", kOldestVersion,
+                                       " to ", kVersion,
+                                       version < kOldestVersion
+                                           ? "; retrain, or load it with the dare release that wrote it)"
+                                           : ")"));
     }
     const auto scalar = r.u32("scalar_size");
     if (scalar != sizeof(Scalar)) {
@@ -1151,6 +1201,16 @@ class SequenceModel {
     const auto opt_flag = r.u32("optimizer_flag");
     if (opt_flag > 1) r.fail("optimizer_flag", detail::concat("flag is ", opt_flag, ", expected 0 or 1"));
     const bool has_opt = opt_flag != 0;
+    if (version >= 4) {
+      static constexpr const char* hash_fields[] = {"hash_bits", "hash_rounds"};
+      const Index expect_hash[] = {config_.hash_bits, config_.hash_rounds};
+      for (int i = 0; i < 2; ++i) {
+        const auto v = r.u32(hash_fields[i]);
+        if (v != static_cast<std::uint64_t>(expect_hash[i])) {
+          throw FormatError(name, 0, hash_fields[i], detail::concat("checkpoint has ", v, ", the model has ", expect_hash[i]));
+        }
+      }
+    }
     r.verify_checksum();
     auto read_table = [&](auto& t) {
       using Table = std::decay_t<decltype(t)>;

@@ -9,11 +9,15 @@
 // | TwinNoTR<S, D>   | Shared<D>          | TopKSearch  | DotScorer<SplitScale>       | [v, u]      |
 // | Twin4E<S, A, R>  | FourTables<A, R>   | TopKSearch  | DotScorer<SplitScale>       | [v, u, v⊙u] |
 // | Din<S, D>        | Shared<D>, no time | TopKSearch  | MlpScorer                   | [v, u, v⊙u] |
+// | Eta<S, D>        | Shared<D>          | HammingSearch | DotScorer<SplitScale>     | [v, u, v⊙u] |
+// | Sdim<S, D>       | Shared<D>          | HashSampling  | DotScorer<SplitScale>     | [v, u, v⊙u] |
 //
 // Each row is what the public reference's scripts/taobao.sh runs for that row of Table 1
 // (docs/design.md §3 lists the flags and what they select). TwinNoTR is Twin with
 // ModelConfig::target_aware off, which its constructor sets; any other model can drop the
-// feature the same way.
+// feature the same way. ETA and SDIM have no public code in the DARE release; they are built
+// on TWIN's settings (one table, the same heads, the auxiliary head over all positions), with
+// the retrieval of their papers (selectors.hpp; docs/design.md §3).
 #pragma once
 
 #include "dare/models/sequence_model.hpp"
@@ -44,6 +48,14 @@ using Twin4E = SequenceModel<Scalar, FourTables<AttDim, ReprDim>, TopKSearch, Do
 /// DIN's attention unit with the soft search's top K (as the reference runs it).
 template <class Scalar, int Dim>
 using Din = SequenceModel<Scalar, Shared<Dim>, TopKSearch, MlpScorer>;
+
+/// ETA (Chen et al. 2021): the top K by the Hamming distance of SimHash signatures.
+template <class Scalar, int Dim>
+using Eta = SequenceModel<Scalar, Shared<Dim>, HammingSearch, DotScorer<SplitScale>>;
+
+/// SDIM (Cao et al. 2022): the behaviours sharing the target's hash bucket, summed per round.
+template <class Scalar, int Dim>
+using Sdim = SequenceModel<Scalar, Shared<Dim>, HashSampling, DotScorer<SplitScale>>;
 
 /// TWIN without the target-aware feature: head input [v, u], auxiliary [v, u_all].
 template <class Scalar, int Dim>

@@ -114,6 +114,9 @@ struct ModelFileInfo {
     c.aux_loss = get_bool("aux_loss");
     c.target_aware = get_bool("target_aware");
     c.scorer_hidden = get_index("scorer_hidden", 1, 4096);
+    // Files before the hashing selectors have neither key (and no model that reads them).
+    if (find("hash_bits") != nullptr) c.hash_bits = get_index("hash_bits", 0, 256);
+    if (find("hash_rounds") != nullptr) c.hash_rounds = get_index("hash_rounds", 0, 64);
     return c;
   }
 
@@ -238,6 +241,8 @@ void save_model_file(const std::string& path, Model& model, ModelFileInfo info) 
   out.set("aux_loss", c.aux_loss ? "1" : "0");
   out.set("target_aware", c.target_aware ? "1" : "0");
   out.set_number("scorer_hidden", c.scorer_hidden);
+  out.set_number("hash_bits", c.hash_bits);
+  out.set_number("hash_rounds", c.hash_rounds);
   out.set("inference_stats", nn::to_string(model.inference_stats()));
   for (const auto& kv : info.meta) {
     if (out.find(kv.first) == nullptr) out.set(kv.first, kv.second);

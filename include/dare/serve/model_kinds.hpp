@@ -1,6 +1,7 @@
 // dare/serve/model_kinds.hpp — from a model file's kind to the model type that loads it.
 //
-// A model file names its kind (dare, twin, twin-hard, twin-proj, twin-notr, twin-4e, din);
+// A model file names its kind (dare, twin, twin-hard, twin-proj, twin-notr, twin-4e, din,
+// eta, sdim);
 // with_model_kind calls a generic function with the zoo type of that kind at Dynamic widths,
 // which reads a file written by a fixed-width model of the same kind (a checkpoint's format
 // does not depend on how the widths were fixed). dare::Scorer and the tools share it.
@@ -30,9 +31,11 @@ auto with_model_kind(const std::string& kind, const std::string& source, Fn&& fn
   if (kind == "twin-notr") return fn(ModelType<TwinNoTR<float, Dynamic>>{});
   if (kind == "twin-4e") return fn(ModelType<Twin4E<float, Dynamic, Dynamic>>{});
   if (kind == "din") return fn(ModelType<Din<float, Dynamic>>{});
+  if (kind == "eta") return fn(ModelType<Eta<float, Dynamic>>{});
+  if (kind == "sdim") return fn(ModelType<Sdim<float, Dynamic>>{});
   throw FormatError(source, 0, "kind",
                     detail::concat("unknown model kind '", kind,
-                                   "' (this build knows dare, twin, twin-hard, twin-proj, twin-notr, twin-4e, din)"));
+                                   "' (this build knows dare, twin, twin-hard, twin-proj, twin-notr, twin-4e, din, eta, sdim)"));
 }
 
 }  // namespace dare
