@@ -15,14 +15,21 @@
 namespace dare_test {
 
 // A batch with its own storage: random windows with some left padding, in groups of three
-// samples sharing one window (as a positive and its two negatives do).
+// samples sharing one window (as a positive and its two negatives do), and a random cluster
+// (0..3) per position for the models that attend to clusters.
 struct OwnedBatch {
   dare::Index size, len;
   std::vector<dare::Id> hist_item, hist_cat, target_item, target_cat;
   std::vector<int> label;
+  std::vector<std::int32_t> hist_group;
 
   OwnedBatch(dare::Index b, dare::Index l, dare::Index items, dare::Index cats, std::uint64_t seed)
-      : size(b), len(l), hist_item(b * l), hist_cat(b * l), target_item(b), target_cat(b), label(b) {
+      : size(b), len(l), hist_item(b * l), hist_cat(b * l), target_item(b), target_cat(b), label(b), hist_group(b * l) {
+    std::mt19937_64 group_gen(seed + 1000);
+    for (auto& g : hist_group) g = static_cast<std::int32_t>(group_gen() % 4);
+    for (dare::Index s = 0; s < b; ++s) {
+      if (s % 3 != 0) std::copy_n(hist_group.begin() + (s - 1) * l, l, hist_group.begin() + s * l);
+    }
     std::mt19937_64 gen(seed);
     std::uniform_int_distribution<dare::Id> item(1, static_cast<dare::Id>(items - 1));
     std::uniform_int_distribution<dare::Id> cat(1, static_cast<dare::Id>(cats - 1));
@@ -51,6 +58,7 @@ struct OwnedBatch {
     v.target_item = target_item.data();
     v.target_cat = target_cat.data();
     v.label = label.data();
+    v.hist_group = hist_group.data();
     return v;
   }
 };

@@ -45,7 +45,7 @@ TEMPLATE_TEST_CASE("every zoo model's backward pass matches central differences"
                    (dare::Dare<double, 2, 3>), (dare::Dare<double, dare::Dynamic, dare::Dynamic>),
                    (dare::Twin<double, 3>), (dare::TwinHard<double, 2>), (dare::TwinProj<double, 2>),
                    (dare::TwinNoTR<double, 3>), (dare::Twin4E<double, 2, 3>), (dare::Din<double, 2>),
-                   (dare::Eta<double, 2>), (dare::Sdim<double, 2>),
+                   (dare::Eta<double, 2>), (dare::Sdim<double, 2>), (dare::TwinV2<double, 2>),
                    (dare::SequenceModel<double, dare::Decoupled<2, 2>, dare::FullAttention, dare::MlpScorer>)) {
   const OwnedBatch batch(5, 7, 13, 6, 3);
   SECTION("with the auxiliary head") {
@@ -329,7 +329,8 @@ TEST_CASE("decoupled tables keep attention and representation gradients apart", 
 TEMPLATE_TEST_CASE("scoring candidates for one user equals batch prediction", "[models][zoo][serve]",
                    (dare::Dare<double, 2, 3>), (dare::Twin<double, 3>), (dare::TwinHard<double, 2>),
                    (dare::TwinProj<double, 2>), (dare::TwinNoTR<double, 3>), (dare::Twin4E<double, 2, 3>),
-                   (dare::Din<double, 2>), (dare::Eta<double, 2>), (dare::Sdim<double, 2>)) {
+                   (dare::Din<double, 2>), (dare::Eta<double, 2>), (dare::Sdim<double, 2>),
+                   (dare::TwinV2<double, 2>)) {
   // The gradient test's instantiations (double), so that this file compiles each model once.
   auto config = config_for<TestType>(2, 2);
   TestType model(config);
@@ -339,25 +340,29 @@ TEMPLATE_TEST_CASE("scoring candidates for one user equals batch prediction", "[
   // One user's 5-long history against 6 candidates, as a batch of 6 identical windows.
   const std::vector<dare::Id> items = {3, 7, 7, 2, 11}, cats = {1, 2, 2, 5, 4};
   const std::vector<dare::Id> cand_items = {1, 2, 3, 4, 5, 12}, cand_cats = {1, 1, 2, 3, 4, 5};
+  const std::vector<std::int32_t> groups = {4, 1, 1, 4, 0};  // for the models that attend to clusters
   OwnedBatch batch(6, 7, 13, 6, 0);
   for (dare::Index s = 0; s < 6; ++s) {
     for (dare::Index j = 0; j < 7; ++j) {
       batch.hist_item[s * 7 + j] = j < 2 ? 0 : items[j - 2];
       batch.hist_cat[s * 7 + j] = j < 2 ? 0 : cats[j - 2];
+      batch.hist_group[s * 7 + j] = j < 2 ? 0 : groups[j - 2];
     }
     batch.target_item[s] = cand_items[s];
     batch.target_cat[s] = cand_cats[s];
   }
   std::vector<double> expected(6), got(6);
   model.predict(batch.view(), expected.data());
-  model.score_candidates(items.data(), cats.data(), 5, cand_items.data(), cand_cats.data(), 6, got.data());
+  typename TestType::ServeScratch scratch(model);
+  model.score_candidates(items.data(), cats.data(), groups.data(), 5, cand_items.data(), cand_cats.data(), 6,
+                         got.data(), scratch);
   for (int s = 0; s < 6; ++s) CHECK(got[s] == Approx(expected[s]).epsilon(1e-12));
 }
 
 TEMPLATE_TEST_CASE("every zoo model's checkpoint restores it exactly, optimizer state included",
                    "[models][zoo][checkpoint]", (dare::TwinHard<double, 2>), (dare::TwinProj<double, 2>),
                    (dare::TwinNoTR<double, 3>), (dare::Twin4E<double, 2, 3>), (dare::Din<double, 2>),
-                   (dare::Eta<double, 2>), (dare::Sdim<double, 2>)) {
+                   (dare::Eta<double, 2>), (dare::Sdim<double, 2>), (dare::TwinV2<double, 2>)) {
   auto config = config_for<TestType>(2, 2);
   TestType model(config);
   model.configure_optimizer({});
@@ -388,6 +393,79 @@ TEMPLATE_TEST_CASE("every zoo model's checkpoint restores it exactly, optimizer 
     CHECK_THROWS_WITH(twin.load(buffer, "zoo.ckpt"), Catch::Contains("a " + model.kind() + " model") &&
                                                          Catch::Contains("this model is twin"));
   }
+}
+
+TEST_CASE("TWIN-V2 with every position its own cluster computes exactly TWIN", "[models][zoo][twin-v2]") {
+  // One member per cluster: each slot's rows are its position's, ln 1 = 0, and slots follow
+  // positions, so the search, the weights and every gradient are TWIN's.
+  const auto config = tiny_config(2, 2);
+  OwnedBatch batch(9, 7, 13, 6, 41);
+  for (dare::Index i = 0; i < 9 * 7; ++i) batch.hist_group[i] = static_cast<std::int32_t>(i % 7);
+  dare::Twin<double, 2> twin(config);
+  dare::TwinV2<double, 2> v2(config);
+  const auto a = twin.forward_backward(batch.view());
+  const auto b = v2.forward_backward(batch.view());
+  CHECK(a.main == Approx(b.main).epsilon(1e-14));
+  CHECK(a.aux == Approx(b.aux).epsilon(1e-14));
+  for (int f = 0; f < 3; ++f) {
+    const auto ga = dense_grad(twin.table_grad<Role::AttentionHistory>(f), twin.table<Role::AttentionHistory>(f).rows(), 2);
+    const auto gb = dense_grad(v2.table_grad<Role::AttentionHistory>(f), v2.table<Role::AttentionHistory>(f).rows(), 2);
+    for (std::size_t k = 0; k < ga.size(); ++k) CHECK(ga[k] == Approx(gb[k]).epsilon(1e-12).margin(1e-15));
+  }
+}
+
+TEST_CASE("a TWIN-V2 cluster is the mean of its members with its logit raised by ln(size)",
+          "[models][zoo][twin-v2]") {
+  // A window of two clusters, {2, 4, 6} and {3, 5} (positions 0 and 1 padded): two valid
+  // slots, the second cluster's first since its most recent member (5) is older than 6. The
+  // weights are the softmax over the two slots' logits, each the dot product of the query
+  // with the member mean plus the mean time term plus ln(size); top_k = 3 keeps both and a
+  // padded slot of weight 0.
+  auto config = tiny_config(2, 2);
+  dare::TwinV2<double, 2> model(config);
+  OwnedBatch batch(3, 7, 13, 6, 3);  // three samples of that window (BatchNorm needs two)
+  const std::vector<dare::Id> items = {0, 0, 4, 9, 4, 2, 11}, cats = {0, 0, 1, 3, 1, 5, 2};
+  const std::vector<std::int32_t> groups = {0, 0, 8, 3, 8, 3, 8};
+  for (int s = 0; s < 3; ++s) {
+    std::copy(items.begin(), items.end(), batch.hist_item.begin() + 7 * s);
+    std::copy(cats.begin(), cats.end(), batch.hist_cat.begin() + 7 * s);
+    std::copy(groups.begin(), groups.end(), batch.hist_group.begin() + 7 * s);
+  }
+  model.forward_backward(batch.view());
+  std::vector<dare::Index> pos(3);
+  std::vector<double> w(3);
+  model.selected(0, pos.data(), w.data());
+  const dare::Id t_item = batch.target_item[0], t_cat = batch.target_cat[0];
+  auto att = [&](int f, dare::Id id, int c) { return model.table<Role::AttentionHistory>(f).row(id)[c]; };
+  auto logit = [&](const std::vector<int>& members) {
+    double sem = 0, time = 0;
+    for (int c = 0; c < 2; ++c) {
+      double ki = 0, kc = 0;
+      for (int j : members) {
+        ki += att(dare::kItem, items[j], c) / members.size();
+        kc += att(dare::kCategory, cats[j], c) / members.size();
+      }
+      sem += model.table<Role::AttentionTarget>(dare::kItem).row(t_item)[c] * ki +
+             model.table<Role::AttentionTarget>(dare::kCategory).row(t_cat)[c] * kc;
+      double kt = 0;
+      for (int j : members) kt += att(dare::kTime, 7 - j, c) / members.size();
+      time += model.table<Role::AttentionTarget>(dare::kTime).row(0)[c] * kt;
+    }
+    return sem / std::sqrt(4.0) + time / std::sqrt(2.0) + std::log(static_cast<double>(members.size()));
+  };
+  const double l0 = logit({3, 5}), l1 = logit({2, 4, 6});
+  const double e0 = 1.0, e1 = std::exp(l1 - l0);
+  // Ranked by logit, ties to the later slot; the padded slot comes last with weight 0.
+  const bool second_first = l1 >= l0;
+  CHECK(pos[0] == (second_first ? 1 : 0));
+  CHECK(pos[1] == (second_first ? 0 : 1));
+  CHECK(w[second_first ? 0 : 1] == Approx(e1 / (e0 + e1)).epsilon(1e-12));
+  CHECK(w[second_first ? 1 : 0] == Approx(e0 / (e0 + e1)).epsilon(1e-12));
+  CHECK(w[2] == 0.0);
+  // Without clusters the model refuses the batch, naming what it needs.
+  auto plain = batch.view();
+  plain.hist_group = nullptr;
+  CHECK_THROWS_WITH(model.forward_backward(plain), Catch::Contains("twin-v2") && Catch::Contains("hist_group"));
 }
 
 TEST_CASE("SDIM aggregates the representation rows of the colliding behaviours, averaged over rounds",
@@ -450,6 +528,7 @@ TEST_CASE("model kinds are named as in Table 1", "[models][zoo]") {
   CHECK(dare::Din<float, 2>(c).kind() == "din");
   CHECK(dare::Eta<float, 2>(c).kind() == "eta");
   CHECK(dare::Sdim<float, 2>(c).kind() == "sdim");
+  CHECK(dare::TwinV2<float, 2>(c).kind() == "twin-v2");
   // The hashing selectors' defaults are resolved into the configuration; others record 0.
   CHECK(dare::Eta<float, 2>(c).config().hash_bits == 64);
   CHECK(dare::Sdim<float, 2>(c).config().hash_bits == 4);

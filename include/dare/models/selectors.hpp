@@ -28,6 +28,12 @@
 //   after every valid one), then the softmax of their logits. No gradient passes through the
 //   hashing; the logits of the kept positions carry it, as in TWIN. The projection is drawn
 //   from a fixed seed, so it is the same in every model and needs no storage.
+// * ClusterSearch (TWIN-V2, Si et al. 2024): the model first replaces the window's positions
+//   by its clusters (SequenceBatch::hist_group, made offline by data/clustering.hpp): one
+//   slot per cluster, its key and value the mean of its members' rows, its logit offset by
+//   ln(cluster size), slots ordered by their most recent member; then the K best slots as
+//   TopKSearch keeps them. The gradient of a slot's rows reaches each member divided by the
+//   cluster size.
 // * HashSampling (SDIM, Cao et al. 2022): m rounds of a τ-bit SimHash bucket; in each round
 //   the valid positions whose bucket equals the target's are summed; the rounds are averaged.
 //   So position j gets the fixed weight (number of rounds it collides in) / m, no softmax,
@@ -79,6 +85,7 @@ struct TopKSearch {
   static constexpr bool kAuxAttendsAll = true;
   static constexpr bool kFixedWeights = false;
   static constexpr bool kHashes = false;
+  static constexpr bool kGroups = false;
 
   template <class Scalar>
   class Worker {
@@ -103,6 +110,7 @@ struct HardSearch {
   static constexpr bool kAuxAttendsAll = false;
   static constexpr bool kFixedWeights = false;
   static constexpr bool kHashes = false;
+  static constexpr bool kGroups = false;
 
   template <class Scalar>
   class Worker {
@@ -156,6 +164,7 @@ struct FullAttention {
   static constexpr bool kAuxAttendsAll = true;
   static constexpr bool kFixedWeights = false;
   static constexpr bool kHashes = false;
+  static constexpr bool kGroups = false;
 
   template <class Scalar>
   class Worker {
@@ -182,6 +191,7 @@ struct HammingSearch {
   static constexpr bool kAuxAttendsAll = true;
   static constexpr bool kFixedWeights = false;
   static constexpr bool kHashes = true;
+  static constexpr bool kGroups = false;
   static constexpr Index kDefaultBits = 64;
   static constexpr Index kDefaultRounds = 1;
   /// The projection's seed: fixed, so a model's projection is known from its width and bits.
@@ -233,6 +243,7 @@ struct HashSampling {
   static constexpr bool kAuxAttendsAll = true;
   static constexpr bool kFixedWeights = true;
   static constexpr bool kHashes = true;
+  static constexpr bool kGroups = false;
   static constexpr Index kDefaultBits = 4;
   static constexpr Index kDefaultRounds = 2;
   static constexpr std::uint64_t kProjectionSeed = 0x5344494d;  // "SDIM"
@@ -293,6 +304,20 @@ struct HashSampling {
     std::vector<std::uint64_t> diff_;  // one spare word, always 0, for the last round's pair
     std::uint64_t window_ = 0;
   };
+};
+
+/// TWIN-V2: the top K clusters of the window (the model forms the cluster slots).
+struct ClusterSearch {
+  static constexpr std::uint32_t kId = 6;
+  static constexpr const char* kName = "clusters";
+  static constexpr bool kAllPositions = false;
+  static constexpr bool kAuxAttendsAll = true;
+  static constexpr bool kFixedWeights = false;
+  static constexpr bool kHashes = false;
+  static constexpr bool kGroups = true;
+
+  template <class Scalar>
+  using Worker = TopKSearch::Worker<Scalar>;
 };
 
 }  // namespace dare

@@ -139,6 +139,10 @@ struct SequenceBatch {
   const Id* target_item = nullptr;
   const Id* target_cat = nullptr;
   const int* label = nullptr;  ///< 0/1 per sample; needed for training and loss only
+  /// The cluster of each history position (size x max_len; equal ids within one window are
+  /// one cluster, padded positions are ignored): needed by the models that attend to
+  /// clusters (TWIN-V2), ignored by the others.
+  const std::int32_t* hist_group = nullptr;
 };
 
 /// Losses of one training step (means over the batch).
@@ -168,6 +172,7 @@ constexpr const char* zoo_name(std::uint32_t layout, std::uint32_t selector, std
   if (layout == Shared<1>::kId && selector == TopKSearch::kId && scorer == MlpScorer::kId) return "din";
   if (layout == Shared<1>::kId && selector == HammingSearch::kId && scorer == dot) return "eta";
   if (layout == Shared<1>::kId && selector == HashSampling::kId && scorer == dot) return "sdim";
+  if (layout == Shared<1>::kId && selector == ClusterSearch::kId && scorer == dot) return "twin-v2";
   return "";
 }
 }  // namespace detail
@@ -188,6 +193,9 @@ class SequenceModel {
   static constexpr int kFields = kUsesTime ? 3 : 2;
   static constexpr int kAttTables = Embedding::kAttSets * kFields;
   static constexpr int kReprTables = Embedding::kReprSets * kFields;
+  /// The history is attended to as clusters of positions (TWIN-V2; see selectors.hpp).
+  static constexpr bool kGroups = Selector::kGroups;
+  static_assert(!kGroups || kUsesTime, "the cluster slots' time term needs a scorer with a time field");
   /// Serving searches all candidates at once (MultiSearch) when the logit is a dot product.
   static constexpr bool kBatchedSearch =
       std::is_same_v<Selector, TopKSearch> && std::is_same_v<Scorer, DotScorer<SplitScale>>;
@@ -447,7 +455,14 @@ class SequenceModel {
   /// trained or loaded meanwhile. Uses the main head's stored statistics.
   void score_candidates(const Id* hist_item, const Id* hist_cat, Index len, const Id* cand_item,
                         const Id* cand_cat, Index m, Scalar* prob, ServeScratch& sc) const {
+    score_candidates(hist_item, hist_cat, nullptr, len, cand_item, cand_cat, m, prob, sc);
+  }
+  /// The same with the history's clusters (`hist_group[i]` for behaviour i; equal ids are one
+  /// cluster), which the models that attend to clusters (TWIN-V2) need and the others ignore.
+  void score_candidates(const Id* hist_item, const Id* hist_cat, const std::int32_t* hist_group, Index len,
+                        const Id* cand_item, const Id* cand_cat, Index m, Scalar* prob, ServeScratch& sc) const {
     const Index L = config_.max_len;
+    DARE_CHECK_ARG(!kGroups || hist_group != nullptr, kind(), " attends to clusters of the history: score_candidates needs hist_group");
     DARE_CHECK_ARG(len >= 0 && len <= L, "history length ", len, " must be in [0, ", L, "]");
     DARE_CHECK_ARG(m >= 0, "candidate count must be non-negative, got ", m);
     for (Index i = 0; i < len; ++i) {
@@ -464,11 +479,16 @@ class SequenceModel {
     sc.cats_.assign(static_cast<std::size_t>(L), Id{0});
     std::copy(hist_item, hist_item + len, sc.items_.begin() + (L - len));
     std::copy(hist_cat, hist_cat + len, sc.cats_.begin() + (L - len));
+    if constexpr (kGroups) {
+      sc.groups_.assign(static_cast<std::size_t>(L), 0);
+      std::copy(hist_group, hist_group + len, sc.groups_.begin() + (L - len));
+    }
     SequenceBatch one;
     one.size = 1;
     one.max_len = L;
     one.hist_item = sc.items_.data();
     one.hist_cat = sc.cats_.data();
+    one.hist_group = sc.groups_.data();
     compute_time(sc.time_);
     w.cached = false;
     gather_history(w, one, 0, sc.time_);
@@ -509,7 +529,7 @@ class SequenceModel {
     } else {
       for (Index c = 0; c < m; ++c) {
         target(w, cand_item[c], cand_cat[c], sc.time_);
-        scorer_.forward(w.scorer, w.q.data(), w.keys.data(), w.sem_stride, L, sc.time_.bias.data(), w.valid.data(),
+        scorer_.forward(w.scorer, w.q.data(), w.keys.data(), w.sem_stride, L, row_bias(w, sc.time_), w.valid.data(),
                         w.scores.data());
         w.selector.select(selector_input(w, w.scores.data(), cand_cat[c]), w.sel_pos.data(), w.sel_scores.data());
         attend(w, c, w.sel_pos.data(), w.sel_scores.data(), sc.x_, sc.top_pos_.data(), sc.top_w_.data());
@@ -655,6 +675,7 @@ class SequenceModel {
           v(static_cast<std::size_t>(val_stride)),
           dv(v.size()),
           proj_tmp(static_cast<std::size_t>(std::max<Index>(m.A_, m.R_))),
+          slot_time_ds(static_cast<std::size_t>(kGroups ? m.config_.max_len : 0)),
           selector(m.selector_setup()),
           scorer(sem_stride) {}
     Index sem_stride, val_stride;
@@ -667,6 +688,15 @@ class SequenceModel {
     std::uint64_t window = 0;             // counts the gathers (SelectorInput::window)
     AlignedVector<Scalar> q, dq, v, dv;
     std::vector<Scalar> proj_tmp;
+    // Cluster slots (kGroups): slot c holds the members members[slot_begin[c], slot_begin[c+1])
+    // (window positions); slot_bias is its time term plus ln(size); slot_time_ds collects the
+    // scorer's time gradient per slot. raw_keys/raw_vals hold the positions' own rows.
+    std::vector<std::int32_t> hist_group;
+    std::vector<Index> slot_begin, members;
+    std::vector<std::pair<std::int32_t, Index>> by_group;
+    std::vector<std::pair<Index, Index>> runs;
+    std::vector<Scalar> slot_bias, slot_time_ds;
+    AlignedVector<Scalar> raw_keys, raw_vals;
     SelectorWorker selector;
     ScorerWork scorer;
   };
@@ -714,6 +744,7 @@ class SequenceModel {
     Matrix x_, logits_;
     std::array<Matrix, 2> mlp_;
     std::vector<Id> items_, cats_;
+    std::vector<std::int32_t> groups_;
     AlignedVector<Scalar> keys_, queries_;
     std::vector<Index> pos_, top_pos_;
     std::vector<Scalar> scores_, top_w_;
@@ -831,6 +862,9 @@ class SequenceModel {
                    config_.max_len);
     DARE_CHECK_ARG(b.hist_item && b.hist_cat && b.target_item && b.target_cat, "batch has a null id array");
     DARE_CHECK_ARG(!need_labels || b.label, "training needs labels");
+    DARE_CHECK_ARG(!kGroups || b.hist_group, kind(),
+                   " attends to clusters of the history and needs SequenceBatch::hist_group (a dataset "
+                   "preprocessed with --cluster-max-size)");
     const Index n = b.size * b.max_len;
     for (Index i = 0; i < n; ++i) {
       check_id(config_.num_items, b.hist_item[i], "history item", i);
@@ -907,14 +941,17 @@ class SequenceModel {
     const Id* items = b.hist_item + s * L;
     const Id* cats = b.hist_cat + s * L;
     const auto bytes = static_cast<std::size_t>(L) * sizeof(Id);
+    const std::int32_t* groups = kGroups ? b.hist_group + s * L : nullptr;
     if (w.cached && std::memcmp(items, w.hist_item.data(), bytes) == 0 &&
-        std::memcmp(cats, w.hist_cat.data(), bytes) == 0) {
+        std::memcmp(cats, w.hist_cat.data(), bytes) == 0 &&
+        (!kGroups || std::memcmp(groups, w.hist_group.data(), static_cast<std::size_t>(L) * sizeof(std::int32_t)) == 0)) {
       return;
     }
     std::memcpy(w.hist_item.data(), items, bytes);
     std::memcpy(w.hist_cat.data(), cats, bytes);
     w.cached = true;
     ++w.window;
+    if constexpr (kGroups) w.hist_group.assign(groups, groups + L);
     for (Index j = 0; j < L; ++j) {
       w.valid[static_cast<std::size_t>(j)] = items[j] != 0;
       Scalar* k = w.keys.data() + j * w.sem_stride;
@@ -925,6 +962,81 @@ class SequenceModel {
       embed<Role::ReprHistory>(kCategory, cats[j], v + R_);
       if constexpr (kUsesTime) copy_row(t.vals.data() + j * R_, R_, v + 2 * R_);
     }
+    if constexpr (kGroups) group_window(w, t);
+  }
+
+  // Replaces the window's rows by its cluster slots (see Work and selectors.hpp): slots in
+  // the order of their most recent member, each the mean of its members' key and value rows;
+  // the slots after the last are padding.
+  void group_window(Work& w, const TimeRows& t) const {
+    const Index L = config_.max_len;
+    w.by_group.clear();
+    for (Index j = 0; j < L; ++j) {
+      if (w.valid[static_cast<std::size_t>(j)]) w.by_group.emplace_back(w.hist_group[static_cast<std::size_t>(j)], j);
+    }
+    std::sort(w.by_group.begin(), w.by_group.end());
+    w.runs.clear();  // (most recent member, first index into by_group) per cluster
+    for (std::size_t i = 0; i < w.by_group.size(); ++i) {
+      if (i == 0 || w.by_group[i].first != w.by_group[i - 1].first) w.runs.emplace_back(0, static_cast<Index>(i));
+      w.runs.back().first = w.by_group[i].second;
+    }
+    std::sort(w.runs.begin(), w.runs.end());
+    const auto C = static_cast<Index>(w.runs.size());
+    w.raw_keys = w.keys;
+    w.raw_vals = w.vals;
+    w.slot_begin.assign(static_cast<std::size_t>(L) + 1, Index{0});
+    w.members.clear();
+    w.slot_bias.assign(static_cast<std::size_t>(L), Scalar(0));
+    const Index sem = 2 * A_, V = value_width();
+    for (Index c = 0; c < L; ++c) {
+      Scalar* k = w.keys.data() + c * w.sem_stride;
+      Scalar* v = w.vals.data() + c * w.val_stride;
+      std::fill(k, k + sem, Scalar(0));
+      std::fill(v, v + V, Scalar(0));
+      w.valid[static_cast<std::size_t>(c)] = c < C;
+      if (c < C) {
+        const std::int32_t id = w.by_group[static_cast<std::size_t>(w.runs[static_cast<std::size_t>(c)].second)].first;
+        for (auto i = static_cast<std::size_t>(w.runs[static_cast<std::size_t>(c)].second);
+             i < w.by_group.size() && w.by_group[i].first == id; ++i) {
+          const Index j = w.by_group[i].second;
+          w.members.push_back(j);
+          const Scalar* rk = w.raw_keys.data() + j * w.sem_stride;
+          const Scalar* rv = w.raw_vals.data() + j * w.val_stride;
+          for (Index e = 0; e < sem; ++e) k[e] += rk[e];
+          for (Index e = 0; e < V; ++e) v[e] += rv[e];
+        }
+      }
+      w.slot_begin[static_cast<std::size_t>(c) + 1] = static_cast<Index>(w.members.size());
+      const Index n = slot_size(w, c);
+      if (n > 0) {
+        const Scalar inv = Scalar(1) / static_cast<Scalar>(n);
+        for (Index e = 0; e < sem; ++e) k[e] *= inv;
+        for (Index e = 0; e < V; ++e) v[e] *= inv;
+        Scalar bias = 0;
+        for (Index i = w.slot_begin[static_cast<std::size_t>(c)]; i < w.slot_begin[static_cast<std::size_t>(c) + 1]; ++i) {
+          bias += t.bias[static_cast<std::size_t>(w.members[static_cast<std::size_t>(i)])];
+        }
+        w.slot_bias[static_cast<std::size_t>(c)] = bias * inv + std::log(static_cast<Scalar>(n));
+      }
+    }
+  }
+  static Index slot_size(const Work& w, Index c) noexcept {
+    return w.slot_begin[static_cast<std::size_t>(c) + 1] - w.slot_begin[static_cast<std::size_t>(c)];
+  }
+  // Calls fn(position, 1 / size) for every member of slot c.
+  template <class Fn>
+  static void for_members(const Work& w, Index c, Fn&& fn) {
+    const Index n = slot_size(w, c);
+    if (n == 0) return;
+    const Scalar inv = Scalar(1) / static_cast<Scalar>(n);
+    for (Index i = w.slot_begin[static_cast<std::size_t>(c)]; i < w.slot_begin[static_cast<std::size_t>(c) + 1]; ++i) {
+      fn(w.members[static_cast<std::size_t>(i)], inv);
+    }
+  }
+  // The time term of each row of the window: per position, or per cluster slot.
+  const Scalar* row_bias(const Work& w, const TimeRows& t) const {
+    if constexpr (kGroups) return w.slot_bias.data();
+    return t.bias.data();
   }
 
   // The target's attention query (w.q) and representation (w.v).
@@ -999,7 +1111,7 @@ class SequenceModel {
   void sample_forward(Work& w, const SequenceBatch& b, Index s, bool training) {
     gather_history(w, b, s, time_);
     target(w, b.target_item[s], b.target_cat[s], time_);
-    scorer_.forward(w.scorer, w.q.data(), w.keys.data(), w.sem_stride, config_.max_len, time_.bias.data(),
+    scorer_.forward(w.scorer, w.q.data(), w.keys.data(), w.sem_stride, config_.max_len, row_bias(w, time_),
                     w.valid.data(), w.scores.data());
     features(w, w.scores.data(), b.target_cat[s], s, training && config_.aux_loss);
   }
@@ -1061,13 +1173,27 @@ class SequenceModel {
     const Id* items = b.hist_item + s * L;
     const Id* cats = b.hist_cat + s * L;
     std::fill(w.dq.begin(), w.dq.end(), Scalar(0));
+    if constexpr (kGroups) std::fill(w.slot_time_ds.begin(), w.slot_time_ds.end(), Scalar(0));
     scorer_.backward(
         w.scorer, w.q.data(), w.keys.data(), w.sem_stride, L, w.valid.data(), w.ds.data(), w.dq.data(),
         [&](Index j, const Scalar* dir, Scalar scale) {
-          embed_backward<Role::AttentionHistory>(g, kItem, items[j], dir, scale);
-          embed_backward<Role::AttentionHistory>(g, kCategory, cats[j], dir + A_, scale);
+          if constexpr (kGroups) {  // slot j's key is its members' mean
+            for_members(w, j, [&](Index m, Scalar inv) {
+              embed_backward<Role::AttentionHistory>(g, kItem, items[m], dir, scale * inv);
+              embed_backward<Role::AttentionHistory>(g, kCategory, cats[m], dir + A_, scale * inv);
+            });
+          } else {
+            embed_backward<Role::AttentionHistory>(g, kItem, items[j], dir, scale);
+            embed_backward<Role::AttentionHistory>(g, kCategory, cats[j], dir + A_, scale);
+          }
         },
-        g.time_ds.data(), g.scorer);
+        kGroups ? w.slot_time_ds.data() : g.time_ds.data(), g.scorer);
+    if constexpr (kGroups) {
+      for (Index c = 0; c < L; ++c) {
+        const Scalar d = w.slot_time_ds[static_cast<std::size_t>(c)];
+        if (d != Scalar(0)) for_members(w, c, [&](Index m, Scalar inv) { g.time_ds[static_cast<std::size_t>(m)] += d * inv; });
+      }
+    }
     const Scalar dq_scale = scorer_.query_grad_scale();
     embed_backward<Role::AttentionTarget>(g, kItem, t_item, w.dq.data(), dq_scale);
     embed_backward<Role::AttentionTarget>(g, kCategory, t_cat, w.dq.data() + A_, dq_scale);
@@ -1076,6 +1202,15 @@ class SequenceModel {
     // had weight (an all-padded window), exactly as the dense reference.
     for (Index j = 0; j < L; ++j) {
       const Scalar* dvj = w.dvals.data() + j * w.val_stride;
+      if constexpr (kGroups) {  // slot j's value is its members' mean
+        for_members(w, j, [&](Index m, Scalar inv) {
+          embed_backward<Role::ReprHistory>(g, kItem, items[m], dvj, inv);
+          embed_backward<Role::ReprHistory>(g, kCategory, cats[m], dvj + R_, inv);
+          Scalar* gt = g.time_repr.data() + (L - m) * R_;
+          for (Index c = 0; c < R_; ++c) gt[c] += dvj[2 * R_ + c] * inv;
+        });
+        continue;
+      }
       if (!w.valid[static_cast<std::size_t>(j)] && !any_nonzero(dvj, V)) continue;
       embed_backward<Role::ReprHistory>(g, kItem, items[j], dvj, Scalar(1));
       embed_backward<Role::ReprHistory>(g, kCategory, cats[j], dvj + R_, Scalar(1));

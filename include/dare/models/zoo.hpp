@@ -11,11 +11,12 @@
 // | Din<S, D>        | Shared<D>, no time | TopKSearch  | MlpScorer                   | [v, u, v⊙u] |
 // | Eta<S, D>        | Shared<D>          | HammingSearch | DotScorer<SplitScale>     | [v, u, v⊙u] |
 // | Sdim<S, D>       | Shared<D>          | HashSampling  | DotScorer<SplitScale>     | [v, u, v⊙u] |
+// | TwinV2<S, D>     | Shared<D>          | ClusterSearch | DotScorer<SplitScale>     | [v, u, v⊙u] |
 //
 // Each row is what the public reference's scripts/taobao.sh runs for that row of Table 1
 // (docs/design.md §3 lists the flags and what they select). TwinNoTR is Twin with
 // ModelConfig::target_aware off, which its constructor sets; any other model can drop the
-// feature the same way. ETA and SDIM have no public code in the DARE release; they are built
+// feature the same way. ETA, SDIM and TWIN-V2 have no public code in the DARE release; they are built
 // on TWIN's settings (one table, the same heads, the auxiliary head over all positions), with
 // the retrieval of their papers (selectors.hpp; docs/design.md §3).
 #pragma once
@@ -56,6 +57,11 @@ using Eta = SequenceModel<Scalar, Shared<Dim>, HammingSearch, DotScorer<SplitSca
 /// SDIM (Cao et al. 2022): the behaviours sharing the target's hash bucket, summed per round.
 template <class Scalar, int Dim>
 using Sdim = SequenceModel<Scalar, Shared<Dim>, HashSampling, DotScorer<SplitScale>>;
+
+/// TWIN-V2 (Si et al. 2024): the top K of the history's clusters (SequenceBatch::hist_group),
+/// each the mean of its members, its logit offset by ln(size).
+template <class Scalar, int Dim>
+using TwinV2 = SequenceModel<Scalar, Shared<Dim>, ClusterSearch, DotScorer<SplitScale>>;
 
 /// TWIN without the target-aware feature: head input [v, u], auxiliary [v, u_all].
 template <class Scalar, int Dim>
