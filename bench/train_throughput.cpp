@@ -146,6 +146,8 @@ int main(int argc, char** argv) {
     train_case<dare::TwinNoTR<float, 16>>("TwinNoTR<float,16>", data, 2, steps);
     train_case<dare::Twin4E<float, 16, 16>>("Twin4E<float,16,16>", data, 2, steps);
     train_case<dare::Din<float, 16>>("Din<float,16>", data, 2, steps);
+    train_case<dare::Eta<float, 16>>("Eta<float,16>", data, 2, steps);
+    train_case<dare::Sdim<float, 16>>("Sdim<float,16>", data, 2, steps);
 
     std::printf("\nserving: one user's 200-long history against 1,000 candidates, 1 thread\n");
     std::printf("%-22s %10s %10s %10s\n", "model", "p50 us", "p99 us", "cand/s");
@@ -156,6 +158,8 @@ int main(int argc, char** argv) {
     serve_case<dare::TwinProj<float, 16>>("TwinProj<float,16>", data, 16, 300);
     serve_case<dare::Twin4E<float, 16, 16>>("Twin4E<float,16,16>", data, 16, 300);
     serve_case<dare::Din<float, 16>>("Din<float,16>", data, 16, 100);
+    serve_case<dare::Eta<float, 16>>("Eta<float,16>", data, 16, 100);
+    serve_case<dare::Sdim<float, 16>>("Sdim<float,16>", data, 16, 100);
     std::printf("\npeak RSS %.0f MB\n", peak_rss_mb());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "train_throughput: %s\n", e.what());

@@ -201,6 +201,8 @@ using SmallDare = Dare<float, Dynamic, Dynamic>;
 using SmallTwin = Twin<float, Dynamic>;
 using SmallTwinProj = TwinProj<float, Dynamic>;  // projection matrices among the parameters
 using SmallDin = Din<float, Dynamic>;            // no time tables; the scorer's parameters
+using SmallSdim = Sdim<float, Dynamic>;          // the hash fields of the header
+using SmallTwinV2 = TwinV2<float, Dynamic>;      // scores clusters
 
 /// The head whose parameter list the nn harnesses (parameters, nn Adam) load into.
 inline nn::Mlp<float> small_mlp() {

@@ -194,6 +194,11 @@ int main(int argc, char** argv) {
     fuzz::SmallDin din_model(fuzz::small_din_config());
     din_model.configure_optimizer({});
     put("model", "din_optimizer", model_bytes(din_model, true));
+    fuzz::SmallSdim sdim_model(fuzz::small_twin_config());
+    put("model", "sdim_no_optimizer", model_bytes(sdim_model, false));
+    fuzz::SmallTwinV2 v2_model(fuzz::small_twin_config());
+    v2_model.configure_optimizer({});
+    put("model", "twin_v2_optimizer", model_bytes(v2_model, true));
     // The reproducer of the optimizer_flag finding (7f8db8e), rebuilt for the current header:
     // a TWIN checkpoint whose optimizer_flag (u32 at 100) reads 0x2f01 under a valid checksum.
     std::string flag = model_bytes(twin_model, false);

@@ -18,7 +18,7 @@ n=${2:-3}
 shift $(( $# >= 2 ? 2 : 1 ))
 train=build/release/examples/dare_train
 [ -x "$train" ] || { echo "table1: $train is missing; run scripts/run.sh first" >&2; exit 1; }
-models=${TABLE1_MODELS:-dare twin twin-hard twin-proj twin-notr twin-4e din}
+models=${TABLE1_MODELS:-dare twin twin-hard twin-proj twin-notr twin-4e din eta sdim}
 out=build/table1
 mkdir -p "$out"
 results=$(mktemp)
@@ -36,6 +36,7 @@ awk '
   BEGIN {
     paper["dare"] = 0.9257; paper["twin"] = 0.9169; paper["twin-hard"] = 0.9100; paper["twin-notr"] = 0.9073
     paper["din"] = 0.9044; paper["twin-4e"] = 0.9041; paper["twin-proj"] = 0.8964
+    paper["eta"] = 0.9133; paper["sdim"] = 0.9043; paper["twin-v2"] = 0.8943
   }
   { if (!($1 in count)) order[++models] = $1; v[$1, ++count[$1]] = $3 }
   END {

@@ -628,9 +628,9 @@ class SequenceModel {
   static constexpr char kMagic[9] = "DAREMODL";
   // Version 2 added the inference statistics mode; version 3 the model kind (layout,
   // selector, scorer, target-aware flag) and the scorer's hidden width; version 4 the hashing
-  // selectors' bits and rounds (version 3 files, which have none, are still read).
+  // selectors' bits and rounds. Only the current version is read: a loaded checkpoint saves
+  // back to the bytes it was read from (fuzz/model_fuzzer checks it).
   static constexpr std::uint32_t kVersion = 4;
-  static constexpr std::uint32_t kOldestVersion = 3;
   static constexpr Scalar kPadding = SoftmaxAttention<Scalar>::kPaddingScore;
   using SelectorWorker = typename Selector::template Worker<Scalar>;
   using ScorerWork = typename ScorerImpl::Work;
@@ -1295,13 +1295,11 @@ class SequenceModel {
     detail::BinaryReader r(is, name);
     r.expect_magic(kMagic, "dare model checkpoint");
     const auto version = r.u32("version");
-    if (version < kOldestVersion || version > kVersion) {
+    if (version != kVersion) {
       throw FormatError(name, 0, "version",
-                        detail::concat("unsupported checkpoint version ", version, " (this build reads ", kOldestVersion,
-                                       " to ", kVersion,
-                                       version < kOldestVersion
-                                           ? "; retrain, or load it with the dare release that wrote it)"
-                                           : ")"));
+                        detail::concat("unsupported checkpoint version ", version, " (this build reads ", kVersion,
+                                       version < kVersion ? "; retrain, or load it with the dare release that wrote it)"
+                                                          : ")"));
     }
     const auto scalar = r.u32("scalar_size");
     if (scalar != sizeof(Scalar)) {
@@ -1336,14 +1334,12 @@ class SequenceModel {
     const auto opt_flag = r.u32("optimizer_flag");
     if (opt_flag > 1) r.fail("optimizer_flag", detail::concat("flag is ", opt_flag, ", expected 0 or 1"));
     const bool has_opt = opt_flag != 0;
-    if (version >= 4) {
-      static constexpr const char* hash_fields[] = {"hash_bits", "hash_rounds"};
-      const Index expect_hash[] = {config_.hash_bits, config_.hash_rounds};
-      for (int i = 0; i < 2; ++i) {
-        const auto v = r.u32(hash_fields[i]);
-        if (v != static_cast<std::uint64_t>(expect_hash[i])) {
-          throw FormatError(name, 0, hash_fields[i], detail::concat("checkpoint has ", v, ", the model has ", expect_hash[i]));
-        }
+    static constexpr const char* hash_fields[] = {"hash_bits", "hash_rounds"};
+    const Index expect_hash[] = {config_.hash_bits, config_.hash_rounds};
+    for (int i = 0; i < 2; ++i) {
+      const auto v = r.u32(hash_fields[i]);
+      if (v != static_cast<std::uint64_t>(expect_hash[i])) {
+        throw FormatError(name, 0, hash_fields[i], detail::concat("checkpoint has ", v, ", the model has ", expect_hash[i]));
       }
     }
     r.verify_checksum();
