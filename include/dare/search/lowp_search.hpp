@@ -33,7 +33,21 @@
 //
 // Every path's approximate scores equal reference::lowp_scores bit for bit on architectures
 // with FMA (without it, the reference is used instead).
-// Measured (bench/serve_latency, docs in README's serving section): see the README.
+//
+// Measured (2-core AMD EPYC Zen 4, AVX-512 BF16/VNNI, shared and loaded: load 3-5):
+//  - quality, DARE on the built-in log, 3 seeds, 2,757 test histories x 3 candidates
+//    (bench/search_precision): top-20 recall against float 0.9996 (bf16) and 0.9989 (int8),
+//    identical selections 99.2% and 97.9%; test AUC change +0.00003 ± 0.00002 (bf16) and
+//    +0.00005 ± 0.00008 (int8): nothing;
+//  - speed, L = 200, M = 100, A = 16: the approximate scores take 16-23 us (bf16) and 18-25 us
+//    (int8) against 53-65 us for MultiSearch's whole float search; but TopK on them and the
+//    exact rescoring of the 20 kept rows per candidate bring LowpSearch to 105-130 us, so a
+//    Scorer call (258-266 us float, mostly the head) is not faster (bf16 295-310, int8
+//    242-254 us; at M = 1,000 and L = 1,000 slower). The float tables stay (for the exact
+//    scores), so the copies add memory (2.8 MB bf16, 1.8 MB int8 here) rather than save it.
+// Hence float stays the default and the recommendation: the reduced search pays only where
+// the key reads dominate (histories far longer than the head's work, keys out of cache),
+// which this project's serving shapes are not; measure with bench/serve_latency first.
 #pragma once
 
 #include <algorithm>
@@ -244,19 +258,31 @@ void dot_rows_multi_at(const T* query, Index m, const T* rows, Index row_stride,
     for (Index r = 0; r < count; ++r) reference::dot_rows(query, rows + pos[r] * row_stride, 1, row_stride, out + r, dim);
   } else {
     if (transpose_pays(m, dim)) {
-      using B = SimdBatch<T, Arch>;
-      constexpr Index W = B::size;
-      constexpr Index step = kMultiVectors * W;
-      const Index lanes = (count + step - 1) / step * step;
-      buf.assign(static_cast<std::size_t>(lanes * dim), T(0));
-      for (Index r = 0; r < count; ++r)
-        for (Index k = 0; k < dim; ++k) buf[static_cast<std::size_t>(k * lanes + r)] = rows[pos[r] * row_stride + k];
-      for (Index r0 = 0; r0 < count; r0 += step) {
-        B acc[1][kMultiVectors];
-        transposed_block<Dim, Arch, 1>(query, dim, buf.data(), lanes, r0, dim, acc);
-        alignas(64) T part[step];
-        for (Index v = 0; v < kMultiVectors; ++v) acc[0][v].store_aligned(part + v * W);
-        std::copy(part, part + std::min(step, count - r0), out + r0);
+      // transposed_block's lanes, one row each: acc = fma(q_k, x_k, acc) for k in order from
+      // 0, as xsimd's fma computes it on Arch (fused where it is an FMA intrinsic, otherwise
+      // the same a * b + c, contracted or not as the vector one is). Rows interleaved, so
+      // the chains overlap: a transposition (even with hardware gathers) cost more than the
+      // approximate search itself.
+      constexpr bool kIntrinsic = std::is_base_of_v<xsimd::fma3<xsimd::avx2>, Arch> ||
+                                  std::is_base_of_v<xsimd::fma3<xsimd::sse4_2>, Arch>;
+      constexpr Index R = 8;  // chains in flight, in registers
+      for (Index r0 = 0; r0 < count; r0 += R) {
+        const T* row[R];
+        T acc[R];
+        for (Index i = 0; i < R; ++i) {
+          row[i] = rows + pos[std::min(r0 + i, count - 1)] * row_stride;
+          acc[i] = T(0);
+        }
+        for (Index k = 0; k < dim; ++k) {
+          const T q = query[k];
+          for (Index i = 0; i < R; ++i) {
+            if constexpr (kIntrinsic)
+              acc[i] = std::fma(q, row[i][k], acc[i]);
+            else
+              acc[i] = q * row[i][k] + acc[i];
+          }
+        }
+        for (Index i = 0; i < R && r0 + i < count; ++i) out[r0 + i] = acc[i];
       }
     } else {
       buf.resize(static_cast<std::size_t>(count * dim));

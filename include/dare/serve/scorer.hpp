@@ -19,7 +19,9 @@
 // default, the model's own arithmetic), or a bf16 / int8 copy of the attention tables made
 // once here at load (search/lowp_search.hpp; the file is only read): only which K positions
 // are kept can change, their scores and everything after stay float. Measured on the
-// built-in log (README, serving section): <RECOMMENDATION>
+// built-in log (README, serving section): neither bf16 nor int8 changes test AUC (recall
+// of float's top 20 above 0.998), and neither makes a call faster at L = 200 (the head
+// dominates, and the exact rescoring eats the cheaper search): keep float.
 #pragma once
 
 #include <algorithm>
