@@ -3,7 +3,10 @@
 // runs), for M = 100, 1,000, 10,000 and histories of L = 200, 1,000, 10,000, with 1 and 2
 // threads, each latency beside its floor.
 //
-//   serve_latency [--repeats R] [--quick]
+//   serve_latency [--repeats R] [--quick] [--search float,bf16,int8]
+//
+// Each precision of the serving search (ScorerOptions::search: float, or bf16 / int8 keys made
+// once before timing, see dare/search/lowp_search.hpp) gets a 1-thread row; float also 2.
 //
 // The floor of a call is the time its unavoidable work takes at this machine's measured
 // rates: the head's multiply-adds (main head, M columns) and the aggregation's at the FMA
@@ -80,6 +83,8 @@ int main(int argc, char** argv) {
   CLI::App app{"Serving latency of one history against M candidates, beside its floor"};
   app.add_option("--repeats", repeats, "calls per case (default: by size, at least 5)");
   app.add_flag("--quick", quick, "only L = 200 and 1,000 with M up to 1,000");
+  std::vector<std::string> searches = {"float", "bf16", "int8"};
+  app.add_option("--search", searches, "search precisions to time (float, bf16, int8)")->delimiter(',');
   CLI11_PARSE(app, argc, argv);
 
   const dare::ScopedFlushDenormals ftz(true);
@@ -87,8 +92,8 @@ int main(int argc, char** argv) {
   const double bw = read_bandwidth();
   std::printf("measured: %.1f G multiply-adds/s (one thread, Eigen GEMM), %.1f GB/s read (one thread, 256 MB)\n\n",
               fma / 1e9, bw / 1e9);
-  std::printf("%6s %6s %7s %10s %10s %10s %9s %12s\n", "L", "M", "threads", "p50 us", "p99 us", "floor us", "p50/floor",
-              "calls/s");
+  std::printf("%6s %6s %6s %7s %10s %10s %10s %9s %12s\n", "L", "M", "search", "threads", "p50 us", "p99 us", "floor us",
+              "p50/floor", "calls/s");
   std::vector<Case> cases;
   for (dare::Index L : {200, 1000, 10000}) {
     for (dare::Index M : {100, 1000, 10000}) {
@@ -121,13 +126,18 @@ int main(int argc, char** argv) {
     const double work = search_fma + head;
     const int calls = repeats > 0 ? repeats : static_cast<int>(std::clamp(3e9 / work, 5.0, 300.0));
 
+    for (const std::string& search_name : searches) {
+    const dare::SearchPrecision search = dare::search_precision_from_string(search_name);
+    std::unique_ptr<Model::LowpKeys> keys;
+    if (search != dare::SearchPrecision::Float) keys = std::make_unique<Model::LowpKeys>(model.make_lowp_keys(search));
     for (int threads : {1, 2}) {
+      if (threads == 2 && search != dare::SearchPrecision::Float) continue;
       std::vector<std::vector<double>> lat(static_cast<std::size_t>(threads));
       const auto t0 = Clock::now();
       std::vector<std::thread> pool;
       for (int t = 0; t < threads; ++t) {
         pool.emplace_back([&, t] {
-          Model::ServeScratch scratch(model);
+          Model::ServeScratch scratch(model, keys.get());
           std::vector<float> prob(static_cast<std::size_t>(cs.M));
           model.score_candidates(hi.data(), hc.data(), cs.L, ci.data(), cc.data(), cs.M, prob.data(), scratch);  // warm
           for (int r = 0; r < calls; ++r) {
@@ -142,10 +152,11 @@ int main(int argc, char** argv) {
       std::vector<double> all;
       for (const auto& l : lat) all.insert(all.end(), l.begin(), l.end());
       const double p50 = quantile(all, 0.5);
-      std::printf("%6lld %6lld %7d %10.0f %10.0f %10.0f %9.2f %12.0f\n", static_cast<long long>(cs.L),
-                  static_cast<long long>(cs.M), threads, p50, quantile(all, 0.99), floor_us, p50 / floor_us,
+      std::printf("%6lld %6lld %6s %7d %10.0f %10.0f %10.0f %9.2f %12.0f\n", static_cast<long long>(cs.L),
+                  static_cast<long long>(cs.M), search_name.c_str(), threads, p50, quantile(all, 0.99), floor_us, p50 / floor_us,
                   static_cast<double>(all.size()) / wall);
       std::fflush(stdout);
+    }
     }
   }
   return 0;

@@ -257,3 +257,64 @@ TEST_CASE("a Scorer called from several threads at once gives every call its sin
     CHECK(requests[i].together == requests[i].alone);
   }
 }
+
+TEST_CASE("a Scorer's reduced-precision search changes only which positions are kept, and not the file",
+          "[serve][scorer][lowp]") {
+  auto config = tiny_config(4, 3);
+  config.num_items = 300;
+  config.num_cats = 20;
+  config.max_len = 60;
+  config.num_times = 61;
+  config.top_k = 8;
+  dare::Dare<float, 4, 3> model(config);
+  model.set_inference_stats(dare::nn::InferenceStats::Running);
+  // Attention tables exactly representable in bf16: the bf16 search then keeps float's K.
+  model.for_each_table([](auto& table, auto&, const std::string& name) {
+    if (name.rfind("attention", 0) != 0) return;
+    for (dare::Index i = 0; i < table.rows(); ++i)
+      for (dare::Index c = 0; c < table.dim(); ++c) table.row(i)[c] = dare::from_bf16(dare::to_bf16(table.row(i)[c]));
+  });
+  SavedModel file;
+  save(model, file.path);
+  const std::string bytes = read_bytes(file.path);
+  const dare::Scorer plain(file.path), as_float(file.path, {dare::SearchPrecision::Float}),
+      bf16(file.path, {dare::SearchPrecision::BF16}), int8(file.path, {dare::SearchPrecision::Int8});
+  CHECK(read_bytes(file.path) == bytes);
+  CHECK(plain.search_table_bytes() == 0);
+  CHECK(bf16.search_table_bytes() == (300 + 20) * 4 * 2);
+  CHECK(int8.search_table_bytes() == (300 + 20) * (4 + 4));
+  CHECK(int8.options().search == dare::SearchPrecision::Int8);
+
+  std::mt19937_64 gen(3);
+  double worst = 0;
+  for (int r = 0; r < 40; ++r) {
+    const int len = static_cast<int>(gen() % 61), m = r % 4 == 0 ? 1 : 1 + static_cast<int>(gen() % 40);  // m >= 16: transposed
+    std::vector<std::uint64_t> hi, hc, ci, cc;
+    for (int i = 0; i < len; ++i) {
+      hi.push_back(raw_item(static_cast<dare::Id>(1 + gen() % 299)));
+      hc.push_back(raw_cat(static_cast<dare::Id>(1 + gen() % 19)));
+    }
+    for (int i = 0; i < m; ++i) {
+      ci.push_back(raw_item(static_cast<dare::Id>(1 + gen() % 299)));
+      cc.push_back(raw_cat(static_cast<dare::Id>(1 + gen() % 19)));
+    }
+    std::vector<float> p(static_cast<std::size_t>(m)), f(p.size()), b(p.size()), q(p.size());
+    plain.score(hi.data(), hc.data(), len, ci.data(), cc.data(), m, p.data());
+    as_float.score(hi.data(), hc.data(), len, ci.data(), cc.data(), m, f.data());
+    bf16.score(hi.data(), hc.data(), len, ci.data(), cc.data(), m, b.data());
+    int8.score(hi.data(), hc.data(), len, ci.data(), cc.data(), m, q.data());
+    INFO("request " << r << ", len " << len << ", m " << m);
+    CHECK(f == p);
+    CHECK(b == p);
+    for (int c = 0; c < m; ++c) worst = std::max(worst, std::fabs(double(q[c]) - p[c]));
+  }
+  CHECK(worst < 0.05);  // int8 keeps nearly the same positions; each kept one scores exactly
+  CHECK(read_bytes(file.path) == bytes);
+
+  // A model without a top-K dot-product search cannot take it.
+  dare::Din<float, 2> din(tiny_config(2, 2));
+  SavedModel din_file;
+  save(din, din_file.path);
+  CHECK_THROWS_WITH(dare::Scorer(din_file.path, {dare::SearchPrecision::BF16}),
+                    Catch::Contains("top-K dot-product search"));
+}

@@ -85,6 +85,7 @@
 #include "dare/nn/loss.hpp"
 #include "dare/nn/mlp.hpp"
 #include "dare/nn/parameter.hpp"
+#include "dare/search/lowp_search.hpp"
 #include "dare/search/multi_search.hpp"
 
 namespace dare {
@@ -447,6 +448,28 @@ class SequenceModel {
   /// Scratch of one serving thread: everything score_candidates writes (defined below).
   class ServeScratch;
 
+  /// Reduced-precision copies of the history's attention key tables (item, category; the
+  /// rows embed<AttentionHistory> gives, projections applied) for the serving search of
+  /// search/lowp_search.hpp: made once (make_lowp_keys, at load time), read by every
+  /// ServeScratch made with them. Float models with kBatchedSearch only.
+  struct LowpKeys {
+    SearchPrecision precision = SearchPrecision::BF16;
+    LowpTable item, cat;
+    std::size_t bytes() const noexcept { return item.bytes() + cat.bytes(); }
+  };
+  LowpKeys make_lowp_keys(SearchPrecision precision) const {
+    static_assert(kBatchedSearch && std::is_same_v<Scalar, float>,
+                  "a reduced-precision search needs a float model with a top-K dot-product search");
+    std::vector<Scalar> row(static_cast<std::size_t>(A_));
+    const auto copy = [&](int field, Index rows) {
+      return LowpTable(precision, rows, A_, [&](Index id) {
+        embed<Role::AttentionHistory>(field, static_cast<Id>(id), row.data());
+        return row.data();
+      });
+    };
+    return LowpKeys{precision, copy(kItem, config_.num_items), copy(kCategory, config_.num_cats)};
+  }
+
   /// Scores one user's history against `m` candidate targets (serving) into prob[0, m). The
   /// history is `len` behaviours, oldest first (len <= max_len; it is left-padded to the
   /// window), gathered and embedded once; see the header note for how the candidates are
@@ -519,9 +542,13 @@ class SequenceModel {
       }
       sc.pos_.resize(static_cast<std::size_t>(m * K));
       sc.scores_.resize(static_cast<std::size_t>(m * K));
-      if (!sc.search_ || sc.search_->k() != K) sc.search_ = std::make_unique<MultiSearch<Scalar, detail::times(3, AttDim)>>(K);
-      sc.search_->search(sc.queries_.data(), m, stride, sc.keys_.data(), L, stride, w.valid.data(), sc.pos_.data(),
-                         sc.scores_.data(), K, width);
+      if (sc.lowp_ != nullptr) {
+        lowp_search(sc, cand_item, cand_cat, m, K, stride, width);
+      } else {
+        if (!sc.search_ || sc.search_->k() != K) sc.search_ = std::make_unique<MultiSearch<Scalar, detail::times(3, AttDim)>>(K);
+        sc.search_->search(sc.queries_.data(), m, stride, sc.keys_.data(), L, stride, w.valid.data(), sc.pos_.data(),
+                           sc.scores_.data(), K, width);
+      }
       for (Index c = 0; c < m; ++c) {
         target(w, cand_item[c], cand_cat[c], sc.time_);
         attend(w, c, sc.pos_.data() + c * K, sc.scores_.data() + c * K, sc.x_, sc.top_pos_.data(), sc.top_w_.data());
@@ -537,6 +564,32 @@ class SequenceModel {
     }
     main_.infer(sc.x_, sc.logits_, sc.mlp_);
     nn::SoftmaxCrossEntropy<Scalar>::positive_probability(sc.logits_, prob);
+  }
+
+  /// The serving search on reduced keys: their semantic part [item | cat] against each
+  /// candidate's unscaled query (so that a query exact in bf16 stays exact), the scale after,
+  /// the time part as a per-position float bias; the K selected positions rescored exactly
+  /// on the float keys.
+  void lowp_search(ServeScratch& sc, const Id* cand_item, const Id* cand_cat, Index m, Index K, Index stride,
+                   Index width) const {
+    if constexpr (kBatchedSearch && std::is_same_v<Scalar, float>) {
+      const Index sem = 2 * A_;
+      sc.lowp_q_.resize(static_cast<std::size_t>(m * sem));
+      for (Index c = 0; c < m; ++c) {
+        embed<Role::AttentionTarget>(kItem, cand_item[c], sc.lowp_q_.data() + c * sem);
+        embed<Role::AttentionTarget>(kCategory, cand_cat[c], sc.lowp_q_.data() + c * sem + A_);
+      }
+      if (!sc.lowp_search_ || sc.lowp_search_->k() != K || sc.lowp_search_->precision() != sc.lowp_->precision)
+        sc.lowp_search_ = std::make_unique<LowpSearch<detail::times(3, AttDim)>>(K, sc.lowp_->precision);
+      LowpRows rows;
+      rows.tables = {&sc.lowp_->item, &sc.lowp_->cat};
+      rows.ids = {sc.items_.data(), sc.cats_.data()};
+      rows.fields = 2;
+      rows.n = config_.max_len;
+      rows.bias = sc.time_.bias.data();
+      sc.lowp_search_->search(sc.lowp_q_.data(), m, sem, scorer_.semantic_scale(), rows, sc.work_.valid.data(), sc.queries_.data(),
+                              stride, sc.keys_.data(), stride, sc.pos_.data(), sc.scores_.data(), K, width);
+    }
   }
 
   /// score_candidates with the model's own scratch (one thread at a time).
@@ -735,7 +788,12 @@ class SequenceModel {
   /// Scratch of one serving thread: everything score_candidates writes.
   class ServeScratch {
    public:
-    explicit ServeScratch(const SequenceModel& m) : work_(m) {}
+    /// With `lowp` (kept alive by the caller), the search selects on its reduced keys (see
+    /// search/lowp_search.hpp); without, in float.
+    explicit ServeScratch(const SequenceModel& m, const LowpKeys* lowp = nullptr) : work_(m), lowp_(lowp) {}
+    /// The positions (window indices) the last call's search kept: candidate c's K at
+    /// [c * K, c * K + K), best first (soft-search models; for inspection and measurement).
+    const std::vector<Index>& searched_positions() const noexcept { return pos_; }
 
    private:
     friend class SequenceModel;
@@ -749,6 +807,9 @@ class SequenceModel {
     std::vector<Index> pos_, top_pos_;
     std::vector<Scalar> scores_, top_w_;
     std::unique_ptr<MultiSearch<Scalar, detail::times(3, AttDim)>> search_;
+    const LowpKeys* lowp_ = nullptr;
+    std::vector<Scalar> lowp_q_;
+    std::unique_ptr<LowpSearch<detail::times(3, AttDim)>> lowp_search_;
   };
 
  private:
