@@ -253,6 +253,8 @@ struct HashSampling {
                    s.hash_bits);
     DARE_CHECK_ARG(s.hash_rounds >= 1 && s.hash_rounds <= 64, "SDIM: hash_rounds (m) must be from 1 to 64, got ",
                    s.hash_rounds);
+    DARE_CHECK_ARG(s.hash_rounds * s.hash_bits <= kMaxSignatureBits, "SDIM: hash_rounds x hash_bits (",
+                   s.hash_rounds, " x ", s.hash_bits, ") must be at most ", kMaxSignatureBits, " bits");
   }
 
   template <class Scalar>
