@@ -50,7 +50,7 @@ int main(int argc, char** argv) {
       ->check(whole_number(1, 4294967295LL))->capture_default_str();
   app.add_option("--cluster-max-size", o.cluster_max_size,
                  "TWIN-V2: cluster each user's history (by category, then k-means) into clusters of at most this "
-                 "many clicks and store the cluster ids (0: no clustering)")
+                 "many clicks and store the cluster ids (0: no clustering; 10 is the measured suggestion, docs/design.md §2)")
       ->check(whole_number(0, 4294967295LL))->capture_default_str();
   app.add_flag("--last-seen-category", reference_last_category,
                "negatives carry the category of the item's last click (the reference script's dict) "
