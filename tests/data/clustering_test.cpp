@@ -195,6 +195,18 @@ TEST_CASE("k-means stops at max_iterations and checks its arguments", "[data][cl
   const KMeansResult<double> r1 = once.fit(points.data(), 200);
   CHECK(r1.iterations == 1);
   CHECK_FALSE(r1.converged);
+  // Stopped early, the result is still an assignment and its means, no cluster empty.
+  CHECK(std::set<std::int32_t>(r1.assignment.begin(), r1.assignment.end()).size() == 8);
+  for (std::int32_t c = 0; c < 8; ++c) {
+    double sum = 0.0;
+    int count = 0;
+    for (std::size_t i = 0; i < 200; ++i) {
+      if (r1.assignment[i] != c) continue;
+      sum += points[2 * i];
+      ++count;
+    }
+    CHECK(r1.centroids[static_cast<std::size_t>(2 * c)] == Approx(sum / count));
+  }
   KMeans<double> many(8, 2, KMeansOptions{1000, 0});
   const KMeansResult<double> r = many.fit(points.data(), 200);
   CHECK(r.converged);

@@ -13,7 +13,8 @@
 // clusters: when Lloyd's step leaves cluster c empty, c takes the point farthest from its
 // centroid (ties to the first in canonical order) among clusters of two or more points;
 // one always exists while k <= the number of distinct points. Lloyd's loop stops when no
-// assignment changes, or after max_iterations. Sums and the objective are in double.
+// assignment changes, or after max_iterations (then the result is the last step's assignment
+// and its means). Sums and the objective are in double.
 //
 // cluster_history() follows TWIN-V2's two stages on one user's sequence:
 //  1. a coarse split by an attribute. The paper groups by play-completion rate, which the
@@ -142,7 +143,13 @@ class KMeans {
       }
       update_centroids(n, k, result.centroids.data());
     }
-    if (!result.converged) assign_points(n, k, result.centroids.data());  // dist_ for the final centroids
+    if (!result.converged) {
+      // Keep the last step's assignment (every cluster non-empty, the centroids its means);
+      // only the distances are brought up to date for the objective.
+      for (std::size_t i = 0; i < un; ++i) {
+        dist_[i] = squared_distance(point(i), result.centroids.data() + static_cast<std::size_t>(assign_[i]) * d);
+      }
+    }
     result.objective = 0.0;
     result.assignment.resize(un);
     for (std::size_t i = 0; i < un; ++i) {
