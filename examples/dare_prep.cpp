@@ -3,6 +3,7 @@
 //
 //   dare_prep --input data/taobao/UserBehavior.csv --out data/taobao.dare
 //   dare_prep --format tmall --input user_log_format1.csv --out tmall.dare --quiet
+//   dare_prep --input UserBehavior.csv --out taobao_twinv2.dare --cluster-max-size 10
 //
 // The dataset records its vocabulary (the raw id of every dense id) and its provenance (this
 // run's format and options, the log's size and XXH64), which dare_train checks.
@@ -47,6 +48,10 @@ int main(int argc, char** argv) {
       ->check(whole_number(1, 100000))->capture_default_str();
   app.add_option("--stride", o.stride, "distance between training targets")
       ->check(whole_number(1, 4294967295LL))->capture_default_str();
+  app.add_option("--cluster-max-size", o.cluster_max_size,
+                 "TWIN-V2: cluster each user's history (by category, then k-means) into clusters of at most this "
+                 "many clicks and store the cluster ids (0: no clustering; 10 is the measured suggestion, docs/design.md §2)")
+      ->check(whole_number(0, 4294967295LL))->capture_default_str();
   app.add_flag("--last-seen-category", reference_last_category,
                "negatives carry the category of the item's last click (the reference script's dict) "
                "instead of its first");

@@ -10,7 +10,7 @@
 // A raw log is preprocessed once into a dataset cache (--cache, default <input>.dare) that
 // later runs memory-map. The cache is reused only when its provenance is what this run would
 // make: the same log (size and XXH64 of its bytes) under the same preprocessing flags
-// (--format, --max-len, --skip-malformed); otherwise it is rebuilt, and stderr says which
+// (--format, --max-len, --cluster-max-size, --skip-malformed); otherwise it is rebuilt, and stderr says which
 // field changed. Given a dataset as --input, a preprocessing flag that contradicts the
 // dataset's provenance is an error. DARE and TWIN have widths 8, 16, 32, 64 and 128 compiled in, the
 // other models width 16; any other width runs through the Dynamic instantiation.
@@ -61,6 +61,7 @@ struct Settings {
   int hash_bits = 0;    // 0: the model's default
   int hash_rounds = 0;
   int max_len = 200;
+  dare::Index cluster_max_size = 0;
   dare::TrainOptions train;
   std::uint64_t seed = 1;
   std::string metrics_out;
@@ -162,6 +163,7 @@ dare::Dataset open_dataset(Settings& s) {
   dare::DatasetProvenance wanted;  // what preprocessing records in this run
   wanted.format = dare::parse_raw_format(s.format, "--format");
   wanted.options.max_len = s.max_len;
+  wanted.options.cluster_max_size = s.cluster_max_size;
   wanted.options.skip_malformed = s.skip_malformed;
   if (is_dataset_file(s.input)) {
     dare::Dataset data = dare::Dataset::open(s.input);
@@ -170,6 +172,7 @@ dare::Dataset open_dataset(Settings& s) {
       dare::DatasetProvenance asked = made;
       if (flag == "--format") asked.format = wanted.format;
       if (flag == "--max-len") asked.options.max_len = s.max_len;
+      if (flag == "--cluster-max-size") asked.options.cluster_max_size = s.cluster_max_size;
       if (flag == "--skip-malformed") asked.options.skip_malformed = s.skip_malformed;
       const std::string clash = dare::describe_difference(made, asked, "the dataset has", "the command line asks for");
       if (!clash.empty()) {
@@ -461,6 +464,10 @@ int main(int argc, char** argv) {
       ->check(whole_number(0, 64))
       ->capture_default_str();
   app.add_option("--max-len", s.max_len, "history window (when preprocessing a raw log)")->check(whole_number(1, dare::kMaxHistoryLength))->capture_default_str();
+  app.add_option("--cluster-max-size", s.cluster_max_size,
+                 "TWIN-V2 clusters of at most this many clicks per user history (when preprocessing a raw log; "
+                 "0: none)")
+      ->check(whole_number(0, 4294967295LL))->capture_default_str();
   app.add_option("--batch-size", s.train.batch_size, "samples per step")->check(whole_number(1, 1 << 20))->capture_default_str();
   app.add_option("--lr", s.train.optimizer.lr, "Adam learning rate")->check(dare_tools::number(0, 1e6, true))->capture_default_str();
   app.add_option("--l2", s.train.optimizer.l2, "L2 on non-embedding, non-bias weights")->check(dare_tools::number(0, 1))->capture_default_str();
@@ -528,7 +535,7 @@ int main(int argc, char** argv) {
   bool keep_denormals = false;
   app.add_flag("--keep-denormals", keep_denormals, "do not flush denormal floats to zero while training (slower)");
   CLI11_PARSE(app, argc, argv);
-  for (const char* flag : {"--format", "--max-len", "--skip-malformed"}) {
+  for (const char* flag : {"--format", "--max-len", "--cluster-max-size", "--skip-malformed"}) {
     if (app.count(flag) > 0) s.preprocessing_flags_given.push_back(flag);
   }
   s.train.flush_denormals = !keep_denormals;

@@ -60,6 +60,10 @@ inline dare::PreprocessOptions preprocess_options(const dare::ModelFileInfo& inf
   o.stride = info.get_index("prep.stride", 1, dare::Index{1} << 20);
   o.max_len = info.get_index("prep.max_len", 1, dare::kMaxHistoryLength);
   o.negatives = info.get_index("prep.negatives", 0, dare::kMaxNegatives);
+  // Model files from before TWIN-V2's clusters have no entry: no clustering.
+  if (info.find("prep.cluster_max_size") != nullptr) {
+    o.cluster_max_size = info.get_index("prep.cluster_max_size", 0, dare::Index{4294967295LL});
+  }
   o.seed = static_cast<std::uint64_t>(std::stoull(info.get("prep.seed")));
   o.skip_malformed = info.get_bool("prep.skip_malformed");
   o.tmall_four_digit_dates_only = info.get_bool("prep.tmall_four_digit_dates_only");
@@ -82,6 +86,7 @@ inline void record_preprocessing(dare::ModelFileInfo& info, dare::RawFormat form
   info.set_number("prep.stride", o.stride);
   info.set_number("prep.max_len", o.max_len);
   info.set_number("prep.negatives", o.negatives);
+  info.set_number("prep.cluster_max_size", o.cluster_max_size);
   info.set_number("prep.seed", o.seed);
   info.set("prep.skip_malformed", o.skip_malformed ? "1" : "0");
   info.set("prep.tmall_four_digit_dates_only", o.tmall_four_digit_dates_only ? "1" : "0");

@@ -110,16 +110,18 @@ int main(int argc, char** argv) {
 
   // ---- datasets, preprocessed from those logs ---------------------------------------------
   const std::string tmp = "/tmp/dare_fuzz_seeds_" + std::to_string(::getpid());
-  const auto dataset_of = [&](const std::string& log, RawFormat format) {
+  const auto dataset_of = [&](const std::string& log, RawFormat format, Index cluster_max_size) {
     { std::ofstream(tmp + ".csv", std::ios::binary) << log; }
-    preprocess_to_file(tmp + ".csv", format, tmp + ".dset", fuzz::small_preprocess_options());
+    PreprocessOptions options = fuzz::small_preprocess_options();
+    options.cluster_max_size = cluster_max_size;
+    preprocess_to_file(tmp + ".csv", format, tmp + ".dset", options);
     std::string bytes = read_file(tmp + ".dset");
     std::remove((tmp + ".csv").c_str());
     std::remove((tmp + ".dset").c_str());
     return bytes;
   };
-  put("dataset", "taobao.dset", dataset_of(taobao, RawFormat::taobao));
-  put("dataset", "tmall.dset", dataset_of(tmall, RawFormat::tmall));
+  put("dataset", "taobao.dset", dataset_of(taobao, RawFormat::taobao, 0));
+  put("dataset", "tmall.dset", dataset_of(tmall, RawFormat::tmall, 2));  // with TWIN-V2 clusters
   {
     write_dataset(tmp + ".dset", DatasetData{});
     put("dataset", "empty.dset", read_file(tmp + ".dset"));

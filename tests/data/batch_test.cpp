@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "dare/data/batch.hpp"
+#include "dare/data/clustering.hpp"
 #include "dare/data/preprocess.hpp"
 #include "dare/data/sampling.hpp"
 #include "data/data_test_util.hpp"
@@ -82,6 +83,9 @@ TEST_CASE("batch histories are left-padded with 0, most recent last", "[data][ba
   CHECK(batch.user == std::vector<std::uint32_t>(6, 0));
   CHECK(std::vector<Id>(batch.hist_item_row(4), batch.hist_item_row(4) + 3) == std::vector<Id>{12, 13, 14});
   CHECK(reinterpret_cast<std::uintptr_t>(batch.hist_item.data()) % 64 == 0);
+  // A dataset without clusters gives no group ids.
+  CHECK(batch.hist_group.empty());
+  CHECK(batch.hist_group_row(0) == nullptr);
 }
 
 TEST_CASE("the window's index j has time id L - j", "[data][batch]") {
@@ -163,6 +167,67 @@ TEST_CASE("batches from a preprocessed log equal the reference pad_and_truncate 
       REQUIRE(batch.hist_len[static_cast<std::size_t>(b)] == std::min<Index>(s.end, 200));
       REQUIRE(batch.target_item[static_cast<std::size_t>(b)] == s.item);
       REQUIRE(batch.label[static_cast<std::size_t>(b)] == static_cast<float>(s.label));
+    }
+  }
+}
+
+TEST_CASE("batches carry each window position's cluster id, as a direct clustering of the user gives",
+          "[data][batch]") {
+  dare_test::TempDir dir;
+  const Index L = 200;
+  std::string text;
+  dare::detail::DataRng rng(8);
+  for (int u = 0; u < 4; ++u) {
+    const int length = 230 + 70 * u;
+    for (int k = 0; k < length; ++k) {
+      const auto item = 1 + rng.below(300);
+      text += std::to_string(u) + "," + std::to_string(item) + "," + std::to_string(item % 5) + ",pv," +
+              std::to_string(k) + "\n";
+    }
+  }
+  dare_test::write_text(dir.file("log.csv"), text);
+  dare::PreprocessOptions o;
+  o.cluster_max_size = 6;
+  o.max_len = L;  // the earliest training windows (end 137 on) are padded
+  dare::preprocess_to_file(dir.file("log.csv"), dare::RawFormat::taobao, dir.file("d.dare"), o);
+  const Dataset ds = Dataset::open(dir.file("d.dare"));
+  REQUIRE(ds.has_clusters());
+  // The clustering of every user, done directly from the stored clicks.
+  const std::vector<float> popularity = dare::item_popularity(ds);
+  dare::HistoryClusterOptions co;
+  co.max_size = 6;
+  co.seed = o.seed;
+  std::vector<std::vector<std::int32_t>> expected(static_cast<std::size_t>(ds.num_users()));
+  for (Index u = 0; u < ds.num_users(); ++u) {
+    const Index n = ds.user_length(u);
+    std::vector<float> features(static_cast<std::size_t>(2 * n));
+    dare::history_features(ds.user_items(u).data(), n, popularity, features.data());
+    auto& ids = expected[static_cast<std::size_t>(u)];
+    ids.resize(static_cast<std::size_t>(n));
+    const Index count = dare::cluster_history(ds.user_cats(u).data(), features.data(), n, ids.data(), co);
+    CHECK(count > n / 6);
+    CHECK(std::vector<std::int32_t>(ds.user_clusters(u).begin(), ds.user_clusters(u).end()) == ids);
+  }
+  Batch batch;
+  for (const auto split : {ds.train(), ds.val(), ds.test()}) {
+    dare::fill_batch(ds, split, nullptr, split.size(), batch);
+    REQUIRE(batch.hist_group.size() == static_cast<std::size_t>(split.size() * L));
+    for (Index b = 0; b < batch.size; ++b) {
+      const Sample& s = split[b];
+      const auto& ids = expected[s.user];
+      const std::int32_t* row_group = batch.hist_group_row(b);
+      REQUIRE(row_group == batch.hist_group.data() + b * L);
+      const Index len = std::min<Index>(s.end, L);
+      for (Index j = 0; j < L; ++j) {
+        const std::int32_t want = j < L - len ? 0 : ids[static_cast<std::size_t>(static_cast<Index>(s.end) - L + j)];
+        REQUIRE(row_group[j] == want);
+      }
+      // Positions of one cluster share the category.
+      for (Index j = L - len; j < L; ++j) {
+        for (Index i = L - len; i < j; ++i) {
+          if (row_group[i] == row_group[j]) REQUIRE(batch.hist_cat_row(b)[i] == batch.hist_cat_row(b)[j]);
+        }
+      }
     }
   }
 }

@@ -22,7 +22,8 @@ using dare::Sample;
 
 namespace {
 
-/// Two users (5 and 3 clicks), 6 items, 3 categories, groups of 2, window 3.
+/// Two users (5 and 3 clicks), 6 items, 3 categories, groups of 2, window 3, clusters of at
+/// most 2 clicks.
 DatasetData small_dataset() {
   DatasetData d;
   d.num_cats = 4;
@@ -32,6 +33,7 @@ DatasetData small_dataset() {
   d.user_ids = {3, 7};
   d.click_items = {1, 2, 3, 1, 4, 5, 2, 6};
   d.click_cats = {1, 1, 2, 1, 3, 3, 1, 2};
+  d.click_clusters = {0, 0, 1, 2, 3, 0, 1, 2};  // user 0's third category-1 click opens cluster 2
   d.item_category = {0, 1, 1, 2, 3, 3, 2};
   d.train = {{0, 4, 4, 3, 1}, {0, 4, 5, 3, 0}, {1, 2, 6, 2, 1}, {1, 2, 3, 2, 0}};
   d.val = {{0, 4, 4, 3, 1}, {0, 4, 6, 2, 0}};
@@ -46,6 +48,7 @@ DatasetData small_dataset() {
   d.provenance.options.stride = 1;
   d.provenance.options.max_len = 3;
   d.provenance.options.negatives = 1;
+  d.provenance.options.cluster_max_size = 2;
   d.provenance.options.seed = 99;
   d.provenance.options.skip_malformed = true;
   d.provenance.options.tmall_four_digit_dates_only = false;
@@ -156,6 +159,12 @@ TEST_CASE("a dataset survives a write and a memory-mapped open unchanged", "[dat
   CHECK(std::vector<Id>(ds.user_items(1).begin(), ds.user_items(1).end()) == std::vector<Id>{5, 2, 6});
   CHECK(std::vector<Id>(ds.user_cats(0).begin(), ds.user_cats(0).end()) == std::vector<Id>{1, 1, 2, 1, 3});
   CHECK(ds.user_id(1) == 7);
+  CHECK(ds.has_clusters());
+  CHECK(ds.cluster_max_size() == 2);
+  CHECK(std::vector<std::int32_t>(ds.user_clusters(0).begin(), ds.user_clusters(0).end()) ==
+        std::vector<std::int32_t>{0, 0, 1, 2, 3});
+  CHECK(std::vector<std::int32_t>(ds.user_clusters(1).begin(), ds.user_clusters(1).end()) ==
+        std::vector<std::int32_t>{0, 1, 2});
   CHECK(ds.item_category(0) == 0);
   CHECK(ds.item_category(5) == 3);
   CHECK(ds.train()[2].item == 6);
@@ -391,8 +400,85 @@ TEST_CASE("a version 1 dataset is refused with the way out", "[data][dataset]") 
   h.header_checksum = dare::detail::header_checksum(h);
   std::memcpy(bytes.data(), &h, sizeof h);
   dare_test::write_text(path, bytes);
-  expect_format_error(path, "version", "unsupported version 1 (this build reads 2)");
+  expect_format_error(path, "version", "unsupported version 1 (this build reads 3)");
   expect_format_error(path, "version", "preprocess the raw log again");
+  h.version = 2;
+  h.header_checksum = dare::detail::header_checksum(h);
+  std::memcpy(bytes.data(), &h, sizeof h);
+  dare_test::write_text(path, bytes);
+  expect_format_error(path, "version", "unsupported version 2 (this build reads 3); it predates the click_clusters");
+}
+
+TEST_CASE("a dataset without clusters stores an empty click_clusters section", "[data][dataset]") {
+  dare_test::TempDir dir;
+  DatasetData d = small_dataset();
+  d.click_clusters.clear();
+  d.provenance.options.cluster_max_size = 0;
+  dare::write_dataset(dir.file("d.dare"), d);
+  const Dataset ds = Dataset::open(dir.file("d.dare"));
+  CHECK_FALSE(ds.has_clusters());
+  CHECK(ds.cluster_max_size() == 0);
+  CHECK(ds.user_clusters(0).empty());
+  CHECK(read_header(dir.file("d.dare")).sections[dare::detail::kClickClusters].bytes == 0);
+  // Ids without γ, or γ without ids, disagree with the provenance.
+  DatasetData bad = d;
+  bad.click_clusters = small_dataset().click_clusters;
+  CHECK_THROWS_WITH(dare::write_dataset(dir.file("x.dare"), bad),
+                    Catch::Contains("'click_clusters'") && Catch::Contains("holds 8 cluster ids, expected 0"));
+  bad = small_dataset();
+  bad.click_clusters.clear();
+  CHECK_THROWS_WITH(dare::write_dataset(dir.file("x.dare"), bad),
+                    Catch::Contains("holds 0 cluster ids, expected 8 (one per click"));
+}
+
+TEST_CASE("cluster ids are checked: numbered by first occurrence, one category, at most γ", "[data][dataset]") {
+  dare_test::TempDir dir;
+  const std::string path = dir.file("d.dare");
+  const std::string bad_path = dir.file("bad.dare");
+  DatasetData bad = small_dataset();
+  bad.click_clusters.pop_back();
+  CHECK_THROWS_WITH(dare::write_dataset(path, bad), Catch::Contains("click_clusters has 7 entries"));
+  bad = small_dataset();
+  bad.click_clusters[1] = 2;  // skips id 1
+  CHECK_THROWS_WITH(dare::write_dataset(path, bad), Catch::Contains("'click_clusters'") &&
+                                                        Catch::Contains("click 1 (user 0, position 1) has cluster id 2, expected 0 to 1"));
+  bad = small_dataset();
+  bad.click_clusters[2] = 0;  // category 2 in category 1's cluster
+  CHECK_THROWS_WITH(dare::write_dataset(path, bad), Catch::Contains("of category 2 is in cluster 0 of category 1"));
+  bad = small_dataset();
+  bad.click_clusters[3] = 0;  // a third click in cluster 0
+  CHECK_THROWS_WITH(dare::write_dataset(path, bad), Catch::Contains("cluster 0 has more than cluster_max_size = 2"));
+  bad = small_dataset();
+  bad.click_clusters[5] = -1;
+  CHECK_THROWS_WITH(dare::write_dataset(path, bad), Catch::Contains("click 5 (user 1, position 0) has cluster id -1"));
+
+  // In a file: a flipped byte is a checksum mismatch of click_clusters; with the checksum
+  // repaired (or not verified), the contents are still checked.
+  dare::write_dataset(path, small_dataset());
+  const std::string bytes = dare_test::read_text(path);
+  const auto h = read_header(path);
+  std::string copy = bytes;
+  copy[h.sections[dare::detail::kClickClusters].offset + 4] ^= 0x01;
+  dare_test::write_text(bad_path, copy);
+  expect_format_error(bad_path, "click_clusters", "checksum mismatch");
+  // Click 1's id 0 became 1, a valid new id; click 2 (category 2, id 1) then joins it.
+  expect_format_error(bad_path, "click_clusters", "click 2 (user 0, position 2) of category 2 is in cluster 1 of category 1",
+                      /*verify=*/false);
+  copy = bytes;
+  const std::int32_t zero = 0;
+  patch_section(copy, dare::detail::kClickClusters, 3 * sizeof(std::int32_t), &zero, sizeof zero);
+  dare_test::write_text(bad_path, copy);
+  expect_format_error(bad_path, "click_clusters", "more than cluster_max_size = 2");
+  // A header that claims no ids while the provenance records γ.
+  auto none = h;
+  none.num_cluster_ids = 0;
+  none.sections[dare::detail::kClickClusters].bytes = 0;
+  none.sections[dare::detail::kClickClusters].checksum = dare::detail::xxh64(nullptr, 0);
+  none.header_checksum = dare::detail::header_checksum(none);
+  copy = bytes;
+  std::memcpy(copy.data(), &none, sizeof none);
+  dare_test::write_text(bad_path, copy);
+  expect_format_error(bad_path, "click_clusters", "holds 0 cluster ids, expected 8");
 }
 
 TEST_CASE("a dataset header's window is bounded before anything is allocated", "[data][dataset]") {

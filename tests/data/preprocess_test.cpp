@@ -681,3 +681,68 @@ TEST_CASE("a dataset records its provenance: the format, the options and the log
   CHECK_THAT(dare::describe_difference(ds.provenance(), longer.data.provenance),
              Catch::StartsWith("input_bytes: the first has " + std::to_string(text.size())));
 }
+
+TEST_CASE("with cluster_max_size, preprocessing stores TWIN-V2 clusters of at most γ clicks of one category",
+          "[data][preprocess]") {
+  dare_test::TempDir dir;
+  std::vector<Row> rows;
+  dare::detail::DataRng rng(21);
+  for (int u = 0; u < 5; ++u) {
+    for (int k = 0; k < 220 + 30 * u; ++k) {
+      const long long item = 1 + static_cast<long long>(rng.below(400));
+      rows.push_back({100 + u, item, item % 7, "pv", k});
+    }
+  }
+  PreprocessOptions o;
+  const PreprocessResult plain = run(dir, rows, o);
+  CHECK(plain.data.click_clusters.empty());
+  CHECK(plain.summary.clusters == 0);
+  for (const Index gamma : {1, 5, 10, 20}) {
+    o.cluster_max_size = gamma;
+    const PreprocessResult r = run(dir, rows, o);
+    const DatasetData& d = r.data;
+    REQUIRE(d.click_clusters.size() == d.click_items.size());
+    CHECK(d.provenance.options.cluster_max_size == gamma);
+    long long total = 0;
+    for (std::size_t k = 0; k < d.user_ids.size(); ++k) {
+      std::map<std::int32_t, std::pair<Id, Index>> clusters;  // id -> (category, size)
+      std::int32_t next = 0;
+      for (std::uint64_t c = d.user_offsets[k]; c < d.user_offsets[k + 1]; ++c) {
+        const std::int32_t id = d.click_clusters[c];
+        REQUIRE(id <= next);
+        if (id == next) ++next;
+        auto& entry = clusters.emplace(id, std::make_pair(d.click_cats[c], Index{0})).first->second;
+        REQUIRE(entry.first == d.click_cats[c]);
+        ++entry.second;
+      }
+      for (const auto& [id, entry] : clusters) REQUIRE(entry.second <= gamma);
+      total += next;
+    }
+    CHECK(r.summary.clusters == total);
+    if (gamma == 1) CHECK(total == static_cast<long long>(d.click_items.size()));
+    // The rest of the dataset is the one without clusters.
+    CHECK(d.click_items == plain.data.click_items);
+    CHECK(d.train == plain.data.train);
+    // Deterministic, and the same as clustering the dataset afterwards.
+    CHECK(run(dir, rows, o).data.click_clusters == d.click_clusters);
+    dare::HistoryClusterOptions co;
+    co.max_size = gamma;
+    co.seed = o.seed;
+    CHECK(dare::cluster_histories(plain.data, co) == d.click_clusters);
+    // Another γ is another provenance, so dare_train's cache is rebuilt.
+    dare::DatasetProvenance other = d.provenance;
+    other.options.cluster_max_size = gamma + 1;
+    CHECK(dare::describe_difference(d.provenance, other, "the cache has", "this run asks for") ==
+          "cluster_max_size: the cache has " + std::to_string(gamma) + ", this run asks for " +
+              std::to_string(gamma + 1));
+    // Through a file.
+    dare::write_dataset(dir.file("c.dare"), d);
+    const dare::Dataset ds = dare::Dataset::open(dir.file("c.dare"));
+    CHECK(ds.cluster_max_size() == gamma);
+    CHECK(std::vector<std::int32_t>(ds.user_clusters(1).begin(), ds.user_clusters(1).end()) ==
+          std::vector<std::int32_t>(d.click_clusters.begin() + static_cast<std::ptrdiff_t>(d.user_offsets[1]),
+                                    d.click_clusters.begin() + static_cast<std::ptrdiff_t>(d.user_offsets[2])));
+  }
+  o.cluster_max_size = -1;
+  CHECK_THROWS_WITH(run(dir, rows, o), Catch::Contains("cluster_max_size must be from 0"));
+}

@@ -41,6 +41,7 @@ TEST_CASE("describe_difference names the first differing field and both values",
       {[](DatasetProvenance& p) { p.options.stride = 2; }, "stride: A 5, B 2"},
       {[](DatasetProvenance& p) { p.options.max_len = 100; }, "max_len: A 200, B 100"},
       {[](DatasetProvenance& p) { p.options.negatives = 4; }, "negatives: A 2, B 4"},
+      {[](DatasetProvenance& p) { p.options.cluster_max_size = 10; }, "cluster_max_size: A 0, B 10"},
       {[](DatasetProvenance& p) { p.options.seed = 7; }, "seed: A 2024, B 7"},
       {[](DatasetProvenance& p) { p.options.negative_category = dare::ItemCategoryRule::last_seen; },
        "negative_category: A first_seen, B last_seen"},
@@ -74,6 +75,7 @@ TEST_CASE("a provenance record keeps every field and refuses unknown codes", "[d
   p.options.stride = 3;
   p.options.max_len = 9;
   p.options.negatives = 0;
+  p.options.cluster_max_size = 4294967295LL;
   p.options.seed = 18446744073709551615ULL;
   p.options.negative_category = dare::ItemCategoryRule::last_seen;
   p.options.tmall_four_digit_dates_only = false;
@@ -82,6 +84,7 @@ TEST_CASE("a provenance record keeps every field and refuses unknown codes", "[d
   const DatasetProvenance back = dare::detail::from_record(dare::detail::to_record(p), never);
   CHECK(describe_difference(p, back) == "");
   CHECK(back.options.seed == 18446744073709551615ULL);
+  CHECK(back.options.cluster_max_size == 4294967295LL);
 
   auto thrower = [](const std::string& what) { throw std::runtime_error(what); };
   auto record = dare::detail::to_record(p);

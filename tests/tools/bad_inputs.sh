@@ -93,6 +93,10 @@ expect 1 "--format disagrees with the dataset --input 'log.dare' (format: the da
   "train a dataset with another --format" -- "$TRAIN" "${T[@]}" --format tmall
 expect 1 "--skip-malformed disagrees with the dataset --input 'log.dare' (skip_malformed: the dataset has false, the command line asks for true)" \
   "train a dataset with --skip-malformed" -- "$TRAIN" "${T[@]}" --skip-malformed
+expect 1 "--cluster-max-size disagrees with the dataset --input 'log.dare' (cluster_max_size: the dataset has 0, the command line asks for 10)" \
+  "train a dataset with another --cluster-max-size" -- "$TRAIN" "${T[@]}" --cluster-max-size 10
+expect 105 "--cluster-max-size: must be a whole number from 0 to 4294967295" "prep --cluster-max-size -1" -- \
+  "$PREP" "${D[@]}" --out s.dare --cluster-max-size -1
 echo "my notes" > notes.txt
 protect notes.txt
 expect 1 "--cache 'notes.txt' exists and is not a dare dataset" "train --cache an existing non-dataset file" -- \

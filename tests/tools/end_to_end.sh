@@ -28,6 +28,14 @@ expect 0 "max_len: the cache has 50, this run asks for 200" "dare_train rebuilds
   "$TRAIN" "${R[@]}"
 expect 0 "skip_malformed: the cache has false, this run asks for true" "dare_train rebuilds for --skip-malformed" -- \
   "$TRAIN" "${R[@]}" --skip-malformed
+expect 0 "cluster_max_size: the cache has 0, this run asks for 10" "dare_train rebuilds for --cluster-max-size" -- \
+  "$TRAIN" "${R[@]}" --skip-malformed --cluster-max-size 10
+expect 0 "using the dataset cache" "dare_train reuses the clustered cache" -- \
+  "$TRAIN" "${R[@]}" --skip-malformed --cluster-max-size 10
+expect 0 "cluster_max_size: the cache has 10, this run asks for 5" "dare_train rebuilds for another --cluster-max-size" -- \
+  "$TRAIN" "${R[@]}" --skip-malformed --cluster-max-size 5
+expect 0 "clusters " "dare_prep --cluster-max-size reports the clusters" -- \
+  "$PREP" --input log.csv --out clustered.dare --cluster-max-size 10
 cp log.csv edited.csv
 C=(--input edited.csv --max-steps 1 --batch-size 256 --quiet --model twin --dim 8)
 expect 0 "preprocessing edited.csv" "dare_train makes a cache for a copy of the log" -- "$TRAIN" "${C[@]}"

@@ -6,7 +6,10 @@
 //     [0, ..., 0, c_{end-len}, ..., c_{end-1}],  len = min(end, L).
 // Position ("time") ids are not stored: the behaviour at index j of the window has time id
 // L - j (the most recent, j = L - 1, has 1; the target has 0). history_time_id() computes
-// it; the models add the time embedding themselves. Batches are reused: fill_batch() only
+// it; the models add the time embedding themselves. When the dataset stores TWIN-V2 clusters
+// (dataset.hpp, clustering.hpp), hist_group holds the cluster id of every window position
+// the same way (padding 0; ids are the user's, so only comparisons within one row mean
+// anything), for SequenceBatch::hist_group; otherwise it is empty. Batches are reused: fill_batch() only
 // resizes vectors, so once a Batch has seen the largest batch size it never allocates again.
 // The B x L arrays are 64-byte aligned for the SIMD gathers downstream.
 #pragma once
@@ -35,6 +38,9 @@ struct Batch {
   /// B x L, row-major, left-padded with 0, most recent last.
   AlignedVector<Id> hist_item;
   AlignedVector<Id> hist_cat;
+  /// B x L like hist_item: the cluster id (within the user's sequence) of each position,
+  /// padding 0; empty when the dataset has no clusters.
+  AlignedVector<std::int32_t> hist_group;
   /// Number of real (non-padding) behaviours of each row: they occupy columns L - len .. L-1.
   std::vector<Index> hist_len;
   std::vector<Id> target_item;
@@ -47,6 +53,10 @@ struct Batch {
   /// Row b of hist_item / hist_cat.
   const Id* hist_item_row(Index b) const { return hist_item.data() + b * max_len; }
   const Id* hist_cat_row(Index b) const { return hist_cat.data() + b * max_len; }
+  /// Row b of hist_group, or null when the batch has no group ids.
+  const std::int32_t* hist_group_row(Index b) const {
+    return hist_group.empty() ? nullptr : hist_group.data() + b * max_len;
+  }
 };
 
 /// Fills `batch` with samples[order[0]], ..., samples[order[count - 1]] (or samples[0 ..
@@ -63,6 +73,8 @@ inline void fill_batch(const Dataset& dataset, const Sample* samples, const Inde
   batch.max_len = L;
   batch.hist_item.resize(n * static_cast<std::size_t>(L));
   batch.hist_cat.resize(n * static_cast<std::size_t>(L));
+  const bool groups = v.num_cluster_ids > 0;
+  batch.hist_group.resize(groups ? n * static_cast<std::size_t>(L) : 0);
   batch.hist_len.resize(n);
   batch.target_item.resize(n);
   batch.target_cat.resize(n);
@@ -90,6 +102,11 @@ inline void fill_batch(const Dataset& dataset, const Sample* samples, const Inde
     std::memset(cats, 0, pad * sizeof(Id));
     std::memcpy(items + pad, v.click_items + from, static_cast<std::size_t>(len) * sizeof(Id));
     std::memcpy(cats + pad, v.click_cats + from, static_cast<std::size_t>(len) * sizeof(Id));
+    if (groups) {
+      std::int32_t* group = batch.hist_group.data() + b * L;
+      std::memset(group, 0, pad * sizeof(std::int32_t));
+      std::memcpy(group + pad, v.click_clusters + from, static_cast<std::size_t>(len) * sizeof(std::int32_t));
+    }
     batch.hist_len[static_cast<std::size_t>(b)] = len;
     batch.target_item[static_cast<std::size_t>(b)] = x.item;
     batch.target_cat[static_cast<std::size_t>(b)] = x.cat;

@@ -15,7 +15,12 @@
 // by size and XXH64, under which options: provenance.hpp), so a tool can tell whether a file
 // is the one it would build now.
 //
-// Layout, version 2 (native little-endian; the header records the byte order and is checked):
+// TWIN-V2's clusters (clustering.hpp) are preprocessing's too: with cluster_max_size γ > 0 in
+// the options, every stored click carries the id of its cluster within its user's sequence
+// (0 .. C_u - 1, numbered by first occurrence; one category per cluster, at most γ clicks),
+// so batches can hand the model a group id per window position (batch.hpp).
+//
+// Layout, version 3 (native little-endian; the header records the byte order and is checked):
 //   DatasetHeader (magic "DAREDSET", version, counts, a table of sections, header checksum)
 //   sections, each 64-byte aligned, in this order:
 //     provenance    (one detail::ProvenanceRecord)
@@ -23,18 +28,22 @@
 //     user_ids      (int32, users: the dense user id of each dataset user)
 //     raw_user_ids  (uint64, users: the raw user id of each dataset user)
 //     click_items, click_cats (int32, all kept users' clicks back to back)
+//     click_clusters (int32, one per click when the provenance's cluster_max_size > 0, else
+//                   empty; num_cluster_ids in the header says which)
 //     item_category (int32, num_items)
 //     raw_item_ids  (uint64, num_items: the raw id of each dense item id; entry 0 is 0)
 //     raw_cat_ids   (uint64, num_cats: the raw id of each dense category id; entry 0 is 0)
 //     train, val, test (Sample).
-// Version 1 (before the vocabulary and the provenance) is refused with a message to preprocess
-// the raw log again.
+// Versions 1 (before the vocabulary and the provenance) and 2 (before click_clusters and the
+// provenance's cluster_max_size) are refused with a message to preprocess the raw log again
+// (dare_train rebuilds such a cache by itself).
 // Every section carries an XXH64 checksum, so a flipped byte is reported with the name of the
 // section it hit; truncation is reported against the section it cuts off. open() also checks
 // every id and offset against the counts, so a file that passes cannot make training read out
 // of bounds; that the raw ids of the dense ids >= 1 are distinct within each vocabulary array
 // (and the padding entries 0), so raw -> dense is a function; and that the provenance's codes
-// are valid, its options in range and in agreement with the header (max_len, group_size).
+// are valid, its options in range and in agreement with the header (max_len, group_size,
+// whether clusters are stored); and that the cluster ids keep their invariants.
 // write_dataset() writes a temporary file next to the target and renames it over the target,
 // so readers never see a half-written dataset.
 #pragma once
@@ -128,6 +137,9 @@ struct DatasetData {
   /// Every kept user's clicks in time order, users back to back.
   std::vector<Id> click_items;
   std::vector<Id> click_cats;
+  /// The cluster id of every click within its user's sequence, indexed like click_items,
+  /// when provenance.options.cluster_max_size > 0; empty otherwise (cluster_histories()).
+  std::vector<std::int32_t> click_clusters;
   /// item_category[item]: the category a sampled negative of this item carries. Its size is
   /// the exclusive bound of the item ids (largest item id + 1); entry 0 is 0 (padding).
   std::vector<Id> item_category{0};
@@ -296,6 +308,7 @@ enum DatasetSection : int {
   kRawUserIds,
   kClickItems,
   kClickCats,
+  kClickClusters,
   kItemCategory,
   kRawItemIds,
   kRawCatIds,
@@ -307,14 +320,16 @@ enum DatasetSection : int {
 
 inline const char* section_name(int section) noexcept {
   static constexpr const char* kNames[kNumSections] = {
-      "provenance",    "user_offsets", "user_ids",    "raw_user_ids", "click_items", "click_cats",
-      "item_category", "raw_item_ids", "raw_cat_ids", "train",        "val",         "test"};
+      "provenance",    "user_offsets",  "user_ids",     "raw_user_ids", "click_items",
+      "click_cats",    "click_clusters", "item_category", "raw_item_ids", "raw_cat_ids",
+      "train",         "val",            "test"};
   return kNames[section];
 }
 
 inline constexpr char kDatasetMagic[8] = {'D', 'A', 'R', 'E', 'D', 'S', 'E', 'T'};
 /// 2: the vocabulary (raw_user_ids, raw_item_ids, raw_cat_ids) and the provenance.
-inline constexpr std::uint32_t kDatasetVersion = 2;
+/// 3: click_clusters, the header's num_cluster_ids and the provenance's cluster_max_size.
+inline constexpr std::uint32_t kDatasetVersion = 3;
 inline constexpr std::uint32_t kByteOrderMark = 0x01020304;
 inline constexpr std::uint64_t kSectionAlign = 64;
 
@@ -341,12 +356,13 @@ struct DatasetHeader {
   std::int64_t num_train;
   std::int64_t num_val;
   std::int64_t num_test;
+  std::int64_t num_cluster_ids;
   std::uint64_t file_bytes;
   SectionEntry sections[kNumSections];
   std::uint64_t header_checksum;
 };
 static_assert(std::is_trivially_copyable_v<DatasetHeader> &&
-                  sizeof(DatasetHeader) == 24 + 10 * 8 + kNumSections * 24 + 8,
+                  sizeof(DatasetHeader) == 24 + 11 * 8 + kNumSections * 24 + 8,
               "DatasetHeader must have no padding");
 
 inline std::uint64_t header_checksum(const DatasetHeader& h) noexcept {
@@ -366,6 +382,9 @@ struct DatasetView {
   const std::uint64_t* raw_user_ids = nullptr;
   const Id* click_items = nullptr;
   const Id* click_cats = nullptr;
+  /// num_cluster_ids entries: num_clicks when clusters are stored, else 0.
+  const std::int32_t* click_clusters = nullptr;
+  Index num_cluster_ids = 0;
   const Id* item_category = nullptr;
   const std::uint64_t* raw_item_ids = nullptr;
   const std::uint64_t* raw_cat_ids = nullptr;
@@ -398,6 +417,41 @@ void check_raw_ids(const char* field, const char* what, const std::uint64_t* raw
     } else {
       fail(field, concat(what, " ", a, " and ", i, " both have raw id ", value,
                          " (each raw id must name one dense id)"));
+    }
+  }
+}
+
+/// Checks the cluster ids of every user (offsets and categories already checked): numbered
+/// 0, 1, ... by first occurrence in the user's sequence, one category per cluster, at most
+/// cluster_max_size clicks per cluster. The scratch is bounded by the longest user.
+template <class Fail>
+void check_clusters(const DatasetView& v, Fail& fail) {
+  const Index gamma = v.provenance.options.cluster_max_size;
+  std::vector<Index> size;
+  std::vector<Id> cat;
+  for (Index u = 0; u < v.num_users; ++u) {
+    size.clear();
+    cat.clear();
+    for (std::uint64_t c = v.user_offsets[u]; c < v.user_offsets[u + 1]; ++c) {
+      const std::int32_t id = v.click_clusters[c];
+      const auto at = [&] { return concat("click ", c, " (user ", u, ", position ", c - v.user_offsets[u], ")"); };
+      if (id < 0 || static_cast<std::size_t>(id) > size.size()) {
+        fail("click_clusters", concat(at(), " has cluster id ", id, ", expected 0 to ", size.size(),
+                                      " (ids are numbered by first occurrence)"));
+      }
+      const auto k = static_cast<std::size_t>(id);
+      if (k == size.size()) {
+        size.push_back(0);
+        cat.push_back(v.click_cats[c]);
+      }
+      if (cat[k] != v.click_cats[c]) {
+        fail("click_clusters", concat(at(), " of category ", v.click_cats[c], " is in cluster ", id,
+                                      " of category ", cat[k], " (a cluster holds one category)"));
+      }
+      if (++size[k] > gamma) {
+        fail("click_clusters", concat(at(), ": cluster ", id, " has more than cluster_max_size = ", gamma,
+                                      " clicks"));
+      }
     }
   }
 }
@@ -443,6 +497,13 @@ void check_dataset_contents(const DatasetView& v, Fail&& fail) {
       fail("provenance", concat("records ", o.negatives, " negatives per positive but the samples come in "
                                 "groups of ", v.group_size));
     }
+    const Index expected_ids = o.cluster_max_size > 0 ? v.num_clicks : 0;
+    if (v.num_cluster_ids != expected_ids) {
+      fail("click_clusters", concat("holds ", v.num_cluster_ids, " cluster ids, expected ", expected_ids,
+                                    o.cluster_max_size > 0 ? " (one per click: the provenance records cluster_max_size "
+                                                           : " (the provenance records no clustering, cluster_max_size ",
+                                    o.cluster_max_size, ")"));
+    }
   }
   for (Index u = 0; u < v.num_users; ++u) {
     if (v.user_ids[u] < 1) fail("user_ids", concat("user ", u, " has id ", v.user_ids[u]));
@@ -460,6 +521,7 @@ void check_dataset_contents(const DatasetView& v, Fail&& fail) {
                                 " outside [1, ", v.num_cats, ")"));
     }
   }
+  if (v.num_cluster_ids > 0) check_clusters(v, fail);
   if (v.item_category[0] != 0) fail("item_category", "entry 0 (padding) is not 0");
   for (Index i = 1; i < v.num_items; ++i) {
     if (v.item_category[i] < 1 || v.item_category[i] >= v.num_cats) {
@@ -512,6 +574,8 @@ inline DatasetView view_of(const DatasetData& d) {
   v.raw_user_ids = d.raw_user_ids.data();
   v.click_items = d.click_items.data();
   v.click_cats = d.click_cats.data();
+  v.click_clusters = d.click_clusters.data();
+  v.num_cluster_ids = static_cast<Index>(d.click_clusters.size());
   v.item_category = d.item_category.data();
   v.raw_item_ids = d.raw_item_ids.data();
   v.raw_cat_ids = d.raw_cat_ids.data();
@@ -540,6 +604,9 @@ inline void write_dataset(const std::string& path, const DatasetData& data) {
   DARE_CHECK_ARG(data.click_items.size() == data.click_cats.size(), "write_dataset: click_items (",
                  data.click_items.size(), ") and click_cats (", data.click_cats.size(),
                  ") differ in size");
+  DARE_CHECK_ARG(data.click_clusters.empty() || data.click_clusters.size() == data.click_items.size(),
+                 "write_dataset: click_clusters has ", data.click_clusters.size(),
+                 " entries, expected none or one per click: ", data.click_items.size());
   DARE_CHECK_ARG(!data.item_category.empty(), "write_dataset: item_category must hold entry 0");
   DARE_CHECK_ARG(data.raw_user_ids.size() == data.user_ids.size(), "write_dataset: raw_user_ids has ",
                  data.raw_user_ids.size(), " entries, expected one per user: ", data.user_ids.size());
@@ -568,6 +635,7 @@ inline void write_dataset(const std::string& path, const DatasetData& data) {
   header.num_train = static_cast<std::int64_t>(data.train.size());
   header.num_val = static_cast<std::int64_t>(data.val.size());
   header.num_test = static_cast<std::int64_t>(data.test.size());
+  header.num_cluster_ids = static_cast<std::int64_t>(data.click_clusters.size());
 
   const detail::ProvenanceRecord provenance = detail::to_record(data.provenance);
   const void* payload[detail::kNumSections] = {
@@ -577,6 +645,7 @@ inline void write_dataset(const std::string& path, const DatasetData& data) {
       data.raw_user_ids.data(),
       data.click_items.data(),
       data.click_cats.data(),
+      data.click_clusters.data(),
       data.item_category.data(),
       data.raw_item_ids.data(),
       data.raw_cat_ids.data(),
@@ -590,6 +659,7 @@ inline void write_dataset(const std::string& path, const DatasetData& data) {
       data.raw_user_ids.size() * sizeof(std::uint64_t),
       data.click_items.size() * sizeof(Id),
       data.click_cats.size() * sizeof(Id),
+      data.click_clusters.size() * sizeof(std::int32_t),
       data.item_category.size() * sizeof(Id),
       data.raw_item_ids.size() * sizeof(std::uint64_t),
       data.raw_cat_ids.size() * sizeof(std::uint64_t),
@@ -710,6 +780,17 @@ class Dataset {
     check_user(u);
     return {view_.click_cats + view_.user_offsets[u], user_length(u)};
   }
+  /// Whether the dataset stores TWIN-V2 cluster ids (preprocessed with cluster_max_size > 0).
+  bool has_clusters() const noexcept { return view_.provenance.options.cluster_max_size > 0; }
+  /// γ, the most clicks a cluster holds; 0 when the dataset has no clusters.
+  Index cluster_max_size() const noexcept { return view_.provenance.options.cluster_max_size; }
+  /// User u's cluster id of each click in time order (0 .. C_u - 1, by first occurrence);
+  /// empty when the dataset has no clusters.
+  ConstSpan<std::int32_t> user_clusters(Index u) const {
+    check_user(u);
+    if (view_.num_cluster_ids == 0) return {};
+    return {view_.click_clusters + view_.user_offsets[u], user_length(u)};
+  }
   /// Number of clicks of user u.
   Index user_length(Index u) const {
     check_user(u);
@@ -773,8 +854,10 @@ class Dataset {
       fail("version", detail::concat("unsupported version ", h.version, " (this build reads ",
                                      detail::kDatasetVersion, ")",
                                      h.version < detail::kDatasetVersion
-                                         ? "; it predates the vocabulary and provenance sections: preprocess "
-                                           "the raw log again"
+                                         ? h.version < 2 ? "; it predates the vocabulary and provenance sections: "
+                                                           "preprocess the raw log again"
+                                                         : "; it predates the click_clusters section: preprocess "
+                                                           "the raw log again"
                                          : ""));
     }
     if (h.header_bytes != sizeof h) {
@@ -800,10 +883,10 @@ class Dataset {
                                  h.file_bytes));
     }
     const std::int64_t counts[] = {h.num_items,  h.num_cats,  h.num_users, h.num_clicks, h.max_len,
-                                   h.group_size, h.num_train, h.num_val,   h.num_test};
+                                   h.group_size, h.num_train, h.num_val,   h.num_test, h.num_cluster_ids};
     const char* count_names[] = {"num_items",  "num_cats",  "num_users", "num_clicks", "max_len",
-                                 "group_size", "num_train", "num_val",   "num_test"};
-    for (int k = 0; k < 9; ++k) {
+                                 "group_size", "num_train", "num_val",   "num_test",   "num_cluster_ids"};
+    for (int k = 0; k < 10; ++k) {
       if (counts[k] < 0 || counts[k] > (std::int64_t{1} << 50)) {
         fail(count_names[k], detail::concat("implausible count ", counts[k]));
       }
@@ -815,6 +898,7 @@ class Dataset {
         static_cast<std::uint64_t>(h.num_users) * sizeof(std::uint64_t),
         static_cast<std::uint64_t>(h.num_clicks) * sizeof(Id),
         static_cast<std::uint64_t>(h.num_clicks) * sizeof(Id),
+        static_cast<std::uint64_t>(h.num_cluster_ids) * sizeof(std::int32_t),
         static_cast<std::uint64_t>(h.num_items) * sizeof(Id),
         static_cast<std::uint64_t>(h.num_items) * sizeof(std::uint64_t),
         static_cast<std::uint64_t>(h.num_cats) * sizeof(std::uint64_t),
@@ -849,6 +933,8 @@ class Dataset {
     view_.raw_user_ids = reinterpret_cast<const std::uint64_t*>(at(detail::kRawUserIds));
     view_.click_items = reinterpret_cast<const Id*>(at(detail::kClickItems));
     view_.click_cats = reinterpret_cast<const Id*>(at(detail::kClickCats));
+    view_.click_clusters = reinterpret_cast<const std::int32_t*>(at(detail::kClickClusters));
+    view_.num_cluster_ids = h.num_cluster_ids;
     view_.item_category = reinterpret_cast<const Id*>(at(detail::kItemCategory));
     view_.raw_item_ids = reinterpret_cast<const std::uint64_t*>(at(detail::kRawItemIds));
     view_.raw_cat_ids = reinterpret_cast<const std::uint64_t*>(at(detail::kRawCatIds));

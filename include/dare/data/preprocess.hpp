@@ -28,6 +28,10 @@
 //  reproduced; only its distribution is.
 //  The output records both (DatasetData::provenance: the format, the options, the input's
 //  size and XXH64) and the vocabulary: the raw id of every dense user, item and category id.
+//  - With cluster_max_size γ > 0, every kept user's sequence is clustered for TWIN-V2
+//    (clustering.hpp: by category, then recursive k-means on recency and training-part
+//    popularity, clusters of at most γ) after the samples exist, since the training part
+//    excludes the validation and test targets; the ids go to DatasetData::click_clusters.
 //
 // Scale. The full Taobao log (100M rows) is read twice, streaming: pass 1 builds the id maps
 // and counts clicks per user and per item; pass 2 writes the kept users' clicks straight
@@ -58,6 +62,7 @@
 #include "dare/core/aligned.hpp"
 #include "dare/core/config.hpp"
 #include "dare/core/error.hpp"
+#include "dare/data/clustering.hpp"
 #include "dare/data/dataset.hpp"
 #include "dare/data/provenance.hpp"
 #include "dare/data/raw_log.hpp"
@@ -96,6 +101,9 @@ struct PreprocessSummary {
   long long test_samples = 0;
   /// Negative draws rejected because the user had clicked the item.
   long long negative_redraws = 0;
+  /// TWIN-V2 clusters over all users (cluster_max_size > 0 only), and the time they took.
+  long long clusters = 0;
+  double cluster_seconds = 0.0;
   /// Wall time of preprocess(), and of writing the dataset file (preprocess_to_file only).
   double seconds = 0.0;
   double write_seconds = 0.0;
@@ -456,6 +464,14 @@ inline PreprocessResult preprocess(const std::string& input, RawFormat format,
       }
     }
   }
+  if (options.cluster_max_size > 0) {
+    const auto cluster_start = std::chrono::steady_clock::now();
+    HistoryClusterOptions cluster_options;
+    cluster_options.max_size = options.cluster_max_size;
+    cluster_options.seed = options.seed;
+    data.click_clusters = cluster_histories(data, cluster_options, &summary.clusters);
+    summary.cluster_seconds = detail::seconds_since(cluster_start);
+  }
   summary.train_samples = static_cast<long long>(data.train.size());
   summary.val_samples = static_cast<long long>(data.val.size());
   summary.test_samples = static_cast<long long>(data.test.size());
@@ -496,6 +512,10 @@ inline std::string describe(const PreprocessSummary& s) {
   os << "samples            train " << s.train_samples << ", val " << s.val_samples << ", test "
      << s.test_samples << "\n";
   os << "negative redraws   " << s.negative_redraws << "\n";
+  if (s.clusters > 0) {
+    os << "clusters           " << s.clusters << " (" << std::setprecision(2)
+       << static_cast<double>(s.clicks_stored) / static_cast<double>(s.clusters) << " clicks each, " << s.cluster_seconds << " s)\n";
+  }
   os << std::setprecision(2) << "time               " << s.seconds << " s";
   if (s.write_seconds > 0) os << " (+ " << s.write_seconds << " s writing)";
   os << "\n";

@@ -53,6 +53,9 @@ struct PreprocessOptions {
   Index max_len = 200;
   /// Negatives per positive.
   Index negatives = 2;
+  /// TWIN-V2's γ: cluster each user's history (clustering.hpp) so every cluster has at most
+  /// this many behaviours, and store a cluster id per click; 0 (the default): no clustering.
+  Index cluster_max_size = 0;
   /// Seeds negative sampling and the training shuffle.
   std::uint64_t seed = 2024;
   /// Skip and count malformed rows instead of failing on the first one.
@@ -91,6 +94,9 @@ inline void check_preprocess_options(const PreprocessOptions& o) {
                  "PreprocessOptions::max_len must be from 1 to ", kMaxHistoryLength, ", got ", o.max_len);
   DARE_CHECK_ARG(o.negatives >= 0 && o.negatives <= kMaxNegatives,
                  "PreprocessOptions::negatives must be from 0 to ", kMaxNegatives, ", got ", o.negatives);
+  DARE_CHECK_ARG(o.cluster_max_size >= 0 && o.cluster_max_size <= kMaxClicks,
+                 "PreprocessOptions::cluster_max_size must be from 0 (no clustering) to 2^32 - 1, got ",
+                 o.cluster_max_size);
   // The earliest target (train window j = train_windows - 1, 0-based position
   // T - 3 - stride * j) must keep at least one history click for every kept user. Both
   // factors are below 2^32 (checked above), but their product may not fit: compare by
@@ -126,11 +132,12 @@ struct ProvenanceRecord {
   std::int64_t stride;
   std::int64_t max_len;
   std::int64_t negatives;
+  std::int64_t cluster_max_size;  // since dataset version 3
   std::uint64_t seed;
   std::uint64_t input_bytes;
   std::uint64_t input_xxh64;
 };
-static_assert(std::is_trivially_copyable_v<ProvenanceRecord> && sizeof(ProvenanceRecord) == 4 * 4 + 8 * 8,
+static_assert(std::is_trivially_copyable_v<ProvenanceRecord> && sizeof(ProvenanceRecord) == 4 * 4 + 9 * 8,
               "ProvenanceRecord is stored byte for byte and must have no padding");
 
 inline ProvenanceRecord to_record(const DatasetProvenance& p) noexcept {
@@ -144,6 +151,7 @@ inline ProvenanceRecord to_record(const DatasetProvenance& p) noexcept {
   r.stride = p.options.stride;
   r.max_len = p.options.max_len;
   r.negatives = p.options.negatives;
+  r.cluster_max_size = p.options.cluster_max_size;
   r.seed = p.options.seed;
   r.input_bytes = p.input_bytes;
   r.input_xxh64 = p.input_xxh64;
@@ -172,6 +180,7 @@ DatasetProvenance from_record(const ProvenanceRecord& r, Fail&& fail) {
   p.options.stride = r.stride;
   p.options.max_len = r.max_len;
   p.options.negatives = r.negatives;
+  p.options.cluster_max_size = r.cluster_max_size;
   p.options.seed = r.seed;
   p.input_bytes = r.input_bytes;
   p.input_xxh64 = r.input_xxh64;
@@ -185,7 +194,7 @@ DatasetProvenance from_record(const ProvenanceRecord& r, Fail&& fail) {
 /// "<field>: <a_has> <value of a>, <b_has> <value of b>", e.g. with a_has = "the cache has"
 /// and b_has = "this run asks for": "max_len: the cache has 200, this run asks for 100".
 /// Fields are compared in this order: format, min_clicks, train_windows, stride, max_len,
-/// negatives, seed, negative_category, tmall_four_digit_dates_only, skip_malformed,
+/// negatives, cluster_max_size, seed, negative_category, tmall_four_digit_dates_only, skip_malformed,
 /// input_bytes, input_xxh64 (read_buffer_bytes is not part of a provenance).
 inline std::string describe_difference(const DatasetProvenance& a, const DatasetProvenance& b,
                                        const std::string& a_has = "the first has",
@@ -204,7 +213,8 @@ inline std::string describe_difference(const DatasetProvenance& a, const Dataset
                 {"train_windows", x.train_windows, y.train_windows},
                 {"stride", x.stride, y.stride},
                 {"max_len", x.max_len, y.max_len},
-                {"negatives", x.negatives, y.negatives}};
+                {"negatives", x.negatives, y.negatives},
+                {"cluster_max_size", x.cluster_max_size, y.cluster_max_size}};
   for (const auto& c : counts) {
     if (c.x != c.y) return say(c.field, std::to_string(c.x), std::to_string(c.y));
   }
