@@ -48,8 +48,7 @@ double peak_rss_mb() {
 dare::SequenceBatch view(const dare::Batch& b, std::vector<int>& labels) {
   labels.resize(static_cast<std::size_t>(b.size));
   for (dare::Index i = 0; i < b.size; ++i) labels[static_cast<std::size_t>(i)] = b.label[static_cast<std::size_t>(i)] > 0.5f;
-  return dare::SequenceBatch{b.size, b.max_len, b.hist_item.data(), b.hist_cat.data(), b.target_item.data(),
-                             b.target_cat.data(), labels.data()};
+  return dare::sequence_batch(b, labels.data());
 }
 
 template <class Model>

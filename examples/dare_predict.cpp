@@ -79,9 +79,7 @@ int main(int argc, char** argv) {
           for (dare::Index i = 0; i < count; ++i) labels[static_cast<std::size_t>(i)] = batch.label[static_cast<std::size_t>(i)] > 0.5f;
           std::vector<dare::Id> items(batch.target_item), cats(batch.target_cat);
           translate(batch);
-          const dare::SequenceBatch view{batch.size, batch.max_len, batch.hist_item.data(), batch.hist_cat.data(),
-                                         batch.target_item.data(), batch.target_cat.data(), labels.data()};
-          model.predict(view, prob.data());
+          model.predict(dare::sequence_batch(batch, labels.data()), prob.data());
           for (dare::Index i = 0; i < count; ++i) {
             const auto k = static_cast<std::size_t>(i);
             std::snprintf(line, sizeof line, "%s,%llu,%llu,%llu,%d,%.7g\n", sp.name,

@@ -356,13 +356,21 @@ RunReport run_model(const std::string& model, const Settings& s, const dare::Dat
   if (model == "din") return run_shared<dare::Din>(s, data, "din");
   if (model == "eta") return run_shared<dare::Eta>(s, data, "eta");
   if (model == "sdim") return run_shared<dare::Sdim>(s, data, "sdim");
+  if (model == "twin-v2") {
+    if (!data.has_clusters()) {
+      throw std::invalid_argument(
+          "twin-v2 attends to clusters of the history, and this dataset has none: preprocess with "
+          "--cluster-max-size (10 is the measured suggestion; docs/design.md §2)");
+    }
+    return run_shared<dare::TwinV2>(s, data, "twin-v2");
+  }
   // twin-4e: attention and representation widths as DARE's.
   if (s.att_dim == 16 && s.repr_dim == 16) return train_model<dare::Twin4E<float, 16, 16>>(s, data, "twin-4e", 16, 16);
   return train_model<dare::Twin4E<float, dare::Dynamic, dare::Dynamic>>(s, data, "twin-4e", s.att_dim, s.repr_dim);
 }
 
 const std::vector<std::string>& known_models() {
-  static const std::vector<std::string> names = {"dare", "twin", "twin-hard", "twin-proj", "twin-notr", "twin-4e", "din", "eta", "sdim"};
+  static const std::vector<std::string> names = {"dare", "twin", "twin-hard", "twin-proj", "twin-notr", "twin-4e", "din", "eta", "sdim", "twin-v2"};
   return names;
 }
 
@@ -446,21 +454,22 @@ int main(int argc, char** argv) {
   app.add_flag("--skip-malformed", s.skip_malformed, "skip (and count) malformed rows instead of stopping");
   app.add_option("--model", s.models,
                  "one model or a comma-separated list, trained one after the other on the same data: dare, twin, "
-                 "twin-hard, twin-proj, twin-notr, twin-4e, din, eta, sdim (docs/design.md §3 says what each is)")
+                 "twin-hard, twin-proj, twin-notr, twin-4e, din, eta, sdim, twin-v2 (docs/design.md §3 says what each is; "
+                 "twin-v2 needs --cluster-max-size)")
       ->delimiter(',')
       ->check(CLI::IsMember(known_models()))
       ->capture_default_str();
   app.add_flag("--compare", s.compare, "train DARE and TWIN on the same data and print them side by side (--model dare,twin)");
   app.add_option("--att-dim", s.att_dim, "attention width per field of dare and twin-4e")->check(whole_number(1, dare::kMaxEmbeddingDim))->capture_default_str();
   app.add_option("--repr-dim", s.repr_dim, "representation width per field of dare and twin-4e")->check(whole_number(1, dare::kMaxEmbeddingDim))->capture_default_str();
-  app.add_option("--dim", s.dim, "width per field of the one-table models (twin, twin-hard, twin-proj, twin-notr, din, eta, sdim)")->check(whole_number(1, dare::kMaxEmbeddingDim))->capture_default_str();
+  app.add_option("--dim", s.dim, "width per field of the one-table models (twin, twin-hard, twin-proj, twin-notr, din, eta, sdim, twin-v2)")->check(whole_number(1, dare::kMaxEmbeddingDim))->capture_default_str();
   app.add_option("--top-k", s.top_k, "behaviours kept by the search")->check(whole_number(1, dare::kMaxHistoryLength))->capture_default_str();
   app.add_option("--hash-bits", s.hash_bits,
                  "eta: SimHash signature bits, a multiple of 32 from 32 to 256; sdim: bits per hash round, 1 to 32 "
-                 "(0: the model's default, eta 64, sdim 4)")
+                 "(0: the model's default, eta 64, sdim 8)")
       ->check(whole_number(0, 256))
       ->capture_default_str();
-  app.add_option("--hash-rounds", s.hash_rounds, "sdim: hash rounds, 1 to 64 (0: the default, 2)")
+  app.add_option("--hash-rounds", s.hash_rounds, "sdim: hash rounds, 1 to 64, at most 256 bits with --hash-bits (0: the default, 32)")
       ->check(whole_number(0, 64))
       ->capture_default_str();
   app.add_option("--max-len", s.max_len, "history window (when preprocessing a raw log)")->check(whole_number(1, dare::kMaxHistoryLength))->capture_default_str();

@@ -18,7 +18,7 @@ n=${2:-3}
 shift $(( $# >= 2 ? 2 : 1 ))
 train=build/release/examples/dare_train
 [ -x "$train" ] || { echo "table1: $train is missing; run scripts/run.sh first" >&2; exit 1; }
-models=${TABLE1_MODELS:-dare twin twin-hard twin-proj twin-notr twin-4e din eta sdim}
+models=${TABLE1_MODELS:-dare twin twin-hard twin-proj twin-notr twin-4e din eta sdim twin-v2}
 out=build/table1
 mkdir -p "$out"
 results=$(mktemp)
@@ -26,7 +26,11 @@ trap 'rm -f "$results"' EXIT
 for model in $models; do
   for seed in $(seq 1 "$n"); do
     json="$out/$model.seed$seed.json"
-    "$train" --input "$log" --model "$model" --quiet --seed "$seed" --metrics-out "$json" "$@" > "$out/$model.seed$seed.log"
+    # TWIN-V2 reads clusters: its own cache, preprocessed with the suggested cluster size.
+    extra=()
+    [ "$model" = twin-v2 ] && extra=(--cluster-max-size 10 --cache "$out/clustered.dare")
+    "$train" --input "$log" --model "$model" --quiet --seed "$seed" --metrics-out "$json" "${extra[@]}" "$@" \
+      > "$out/$model.seed$seed.log"
     auc=$(awk -v m="$model" '$1 == m { print $2; exit }' "$out/$model.seed$seed.log")
     [ -n "$auc" ] || { echo "table1: no test AUC for $model seed $seed (see $out/$model.seed$seed.log)" >&2; exit 1; }
     echo "$model $seed $auc" | tee -a "$results" >&2

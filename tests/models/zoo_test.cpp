@@ -531,8 +531,8 @@ TEST_CASE("model kinds are named as in Table 1", "[models][zoo]") {
   CHECK(dare::TwinV2<float, 2>(c).kind() == "twin-v2");
   // The hashing selectors' defaults are resolved into the configuration; others record 0.
   CHECK(dare::Eta<float, 2>(c).config().hash_bits == 64);
-  CHECK(dare::Sdim<float, 2>(c).config().hash_bits == 4);
-  CHECK(dare::Sdim<float, 2>(c).config().hash_rounds == 2);
+  CHECK(dare::Sdim<float, 2>(c).config().hash_bits == 8);
+  CHECK(dare::Sdim<float, 2>(c).config().hash_rounds == 32);
   auto hashed = c;
   hashed.hash_bits = 32;
   CHECK(dare::Twin<float, 2>(hashed).config().hash_bits == 0);

@@ -106,9 +106,9 @@ struct ModelConfig {
   bool target_aware = true;
   Index scorer_hidden = 36; ///< hidden width of the MLP scorer (DIN)
   /// The hashing selectors: ETA's signature bits, SDIM's bits per round (τ); 0 takes the
-  /// selector's default (ETA 64, SDIM 4). Other selectors ignore it.
+  /// selector's default (ETA 64, SDIM 8). Other selectors ignore it.
   Index hash_bits = 0;
-  /// SDIM's hash rounds (m); 0 takes the default (2). ETA has one round.
+  /// SDIM's hash rounds (m); 0 takes the default (32). ETA has one round.
   Index hash_rounds = 0;
   double init_sigma = 0.01; ///< N(0, σ) for embeddings, Linear weights and projections
   /// The public reference's initialisation: BatchNorm γ and the PReLU slopes are drawn

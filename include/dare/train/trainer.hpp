@@ -177,6 +177,21 @@ struct TrainResult {
   bool paused = false;
 };
 
+/// The model's view of a filled batch: its ids, the cluster ids when the dataset has them,
+/// and `labels` (0/1 per sample, or null).
+inline SequenceBatch sequence_batch(const Batch& b, const int* labels) {
+  SequenceBatch v;
+  v.size = b.size;
+  v.max_len = b.max_len;
+  v.hist_item = b.hist_item.data();
+  v.hist_cat = b.hist_cat.data();
+  v.target_item = b.target_item.data();
+  v.target_cat = b.target_cat.data();
+  v.label = labels;
+  v.hist_group = b.hist_group_row(0);
+  return v;
+}
+
 /// Rewrites a filled batch before the model sees it (e.g. a dataset's ids into the ids of a
 /// model trained on another file).
 using BatchTransform = std::function<void(Batch&)>;
@@ -213,9 +228,7 @@ EvalMetrics evaluate_split(Model& model, const Dataset& data, ConstSpan<Sample> 
     if (transform) transform(batch);
     batch_labels.resize(static_cast<std::size_t>(count));
     for (Index i = 0; i < count; ++i) batch_labels[static_cast<std::size_t>(i)] = batch.label[static_cast<std::size_t>(i)] > 0.5f ? 1 : 0;
-    const SequenceBatch view{batch.size, batch.max_len, batch.hist_item.data(), batch.hist_cat.data(),
-                             batch.target_item.data(), batch.target_cat.data(), batch_labels.data()};
-    model.predict(view, out.data());
+    model.predict(sequence_batch(batch, batch_labels.data()), out.data());
     for (Index i = 0; i < count; ++i) {
       const auto k = static_cast<std::size_t>(begin + i);
       prob[k] = static_cast<double>(out[static_cast<std::size_t>(i)]);
@@ -586,15 +599,7 @@ class Trainer {
   SequenceBatch view(const Batch& b) {
     labels_.resize(static_cast<std::size_t>(b.size));
     for (Index i = 0; i < b.size; ++i) labels_[static_cast<std::size_t>(i)] = b.label[static_cast<std::size_t>(i)] > 0.5f ? 1 : 0;
-    SequenceBatch v;
-    v.size = b.size;
-    v.max_len = b.max_len;
-    v.hist_item = b.hist_item.data();
-    v.hist_cat = b.hist_cat.data();
-    v.target_item = b.target_item.data();
-    v.target_cat = b.target_cat.data();
-    v.label = labels_.data();
-    return v;
+    return sequence_batch(b, labels_.data());
   }
 
   static constexpr std::uint64_t kReferenceOrderSeed = 2024;
