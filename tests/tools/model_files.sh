@@ -16,10 +16,16 @@ test_metric() {
 expect 0 "wrote log.csv: 300 users" "dare_gen" -- "$GEN" --format taobao --users 300 --out log.csv --seed 4 --profile-users 0
 expect 0 "wrote other.csv: 200 users" "dare_gen, another log" -- "$GEN" --format taobao --users 200 --out other.csv --seed 9 --profile-users 0
 protect log.csv other.csv
-for model in dare twin-hard din; do
+# TWIN-V2 trains on clusters: its own cache, preprocessed with --cluster-max-size, which its
+# model file records so that dare_eval preprocesses the log the same way.
+expect 1 "this dataset has none: preprocess with --cluster-max-size" "dare_train twin-v2 without clusters" -- \
+  "$TRAIN" --input log.csv --model twin-v2 --max-steps 2 --quiet
+for model in dare twin-hard din eta sdim twin-v2; do
+  extra=()
+  [ "$model" = twin-v2 ] && extra=(--cluster-max-size 10 --cache clustered.dare)
   expect 0 "test AUC" "dare_train --checkpoint ($model)" -- \
     "$TRAIN" --input log.csv --model "$model" --max-steps 12 --batch-size 256 --eval-interval 4 --quiet \
-    --checkpoint "$model.model" --metrics-out "train_$model.json"
+    --checkpoint "$model.model" --metrics-out "train_$model.json" "${extra[@]}"
   expect 0 "kind=$model" "dare_eval --info ($model)" -- "$EVAL" --model "$model.model" --info
   expect 0 "the input's vocabulary is the model's" "dare_eval ($model)" -- \
     "$EVAL" --model "$model.model" --input log.csv --quiet --metrics-out "eval_$model.json"

@@ -208,7 +208,7 @@ struct HammingSearch {
    public:
     explicit Worker(const SelectorSetup& s)
         : hash_((check(s), s.key_width), static_cast<int>(s.hash_bits), kProjectionSeed),
-          topk_(s.count),
+          topk_(s.count, s.hash_bits),
           k_(s.count),
           query_sig_(static_cast<std::size_t>(hash_.words())),
           dist_(static_cast<std::size_t>(s.count)) {}
@@ -221,16 +221,16 @@ struct HammingSearch {
         window_ = in.window;
       }
       hash_.sign(in.query, query_sig_.data());
-      topk_.select(query_sig_.data(), key_sigs_.data(), in.n, words, in.valid, positions, dist_.data());
+      topk_.search(query_sig_.data(), key_sigs_.data(), in.n, in.valid, positions, dist_.data());
       for (Index k = 0; k < k_; ++k) out_scores[k] = in.scores[positions[k]];
     }
 
    private:
     SimHash<Scalar> hash_;
-    HammingTopK topk_;
+    HammingTopK<> topk_;
     Index k_;
     std::vector<std::uint32_t> query_sig_, key_sigs_;
-    std::vector<std::uint32_t> dist_;
+    std::vector<std::uint16_t> dist_;
     std::uint64_t window_ = 0;
   };
 };
