@@ -17,6 +17,18 @@
 //            history would double the 1 GiB pool
 //   probe    search/probe/<hot|cold>/A:<a>/N:<n>: a plain read of the same N*A floats
 //            (vector loads and adds), the machine's read bandwidth at that footprint
+// ETA's Hamming search (dare/search/hamming.hpp) names B:<bits> (SimHash signature bits,
+// B/8 bytes per behaviour) where the float cases name A:<a>:
+//   hamming  search/hamming/<hot|cold>/M:1/B:<b>/N:<n>/K:<k>: dare::HammingTopK::search, the
+//            Hamming distances of one query signature to N signatures and the K nearest
+//   hamming_dist  search/hamming_dist/<hot|cold>/M:1/B:<b>/N:<n>: the distances alone
+//            (default architecture: VPOPCNTDQ where the build has it); hamming_dist_avx2
+//            and hamming_dist_popcnt (hot only): the AVX2 kernel and the scalar popcnt one
+//            of the same build, for the kernel comparison of hamming.hpp's design note
+//   probe    search/probe/<hot|cold>/B:<b>/N:<n>: the plain read of the same N*B/8 bytes
+// Signatures come from a second 1 GiB pool of random bits (made on first use); the float
+// cases to set them beside are dare/.../A:32 (ETA hashes the 2A = 32-float attention key of
+// A = 16) and A:16.
 // hot reads the same history every iteration (it stays in cache as far as it fits); cold
 // reads the next history of a fixed random cycle through a 1 GiB pool, more than twice the
 // last-level cache (480 MiB on the project's machine), so every history comes from memory.
@@ -35,6 +47,10 @@
 // scheme). On the project's 2-core machine, with --benchmark_min_time=0.05 and 5 repetitions:
 //   main grid (888 cases, ~7 min):   dare_bench --benchmark_filter='^search/'
 //   full grid (1536 cases, ~15 min): dare_bench --benchmark_filter='^search'
+// The Hamming rows (B in {32, 64, 128, 256}, M = 1, K = 20) and their float and probe
+// counterparts:
+//   dare_bench --benchmark_filter='^search/(hamming[a-z_0-9]*/.*|probe/[a-z]+/B:.*|probe/[a-z]+/A:(16|32)/.*|dare/[a-z]+/M:1/A:(16|32)/.*/K:20)$'
+//   (160 cases, ~70 s); bench/hamming_recall prints how much of the float top-K they find.
 // The slowest cases are the baselines at M = 100, N = 100000 (about 1 s per iteration).
 // README.md ("Search speed") has the exact commands and scripts/search_report.py turns
 // the JSON into docs/search_speed.{md,png}.
@@ -57,6 +73,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <new>
@@ -71,6 +88,7 @@
 #include "dare/core/aligned.hpp"
 #include "dare/core/simd.hpp"
 #include "dare/search/dot_kernels.hpp"
+#include "dare/search/hamming.hpp"
 #include "dare/search/multi_search.hpp"
 #include "dare/search/topk.hpp"
 
@@ -96,7 +114,8 @@ enum class Temp { hot, cold };
 /// cases.
 class Pool {
  public:
-  Pool() {
+  /// Floats uniform in [-1, 1), or (raw_bits) the generator's 32-bit words themselves.
+  explicit Pool(bool raw_bits = false) {
     constexpr std::size_t huge = std::size_t(2) << 20;
     data_.reset(static_cast<float*>(std::aligned_alloc(huge, kPoolBytes)));
     if (!data_) throw std::bad_alloc();
@@ -105,7 +124,12 @@ class Pool {
     const std::size_t count = kPoolBytes / sizeof(float);
     for (std::size_t i = 0; i < count; ++i) {
       state ^= state << 13, state ^= state >> 7, state ^= state << 17;  // xorshift64
-      data_.get()[i] = float(std::int32_t(state >> 32)) * (1.0f / 2147483648.0f);
+      if (raw_bits) {
+        const auto word = static_cast<std::uint32_t>(state >> 32);
+        std::memcpy(data_.get() + i, &word, sizeof word);
+      } else {
+        data_.get()[i] = float(std::int32_t(state >> 32)) * (1.0f / 2147483648.0f);
+      }
     }
   }
   float* data() const { return data_.get(); }
@@ -122,6 +146,12 @@ const Pool& pool() {
   return instance;
 }
 
+/// Random signature words for the Hamming cases (uniform bits, as SimHash gives).
+const Pool& signature_pool() {
+  static const Pool instance(true);
+  return instance;
+}
+
 /// Where the cold cycle of slots of each size stands, kept across cases: a case starts where
 /// the last one with the same slots stopped, so no slot is read again before the whole
 /// cycle (1 GiB) has been.
@@ -134,7 +164,7 @@ std::size_t& cold_cursor(std::size_t slot_floats) {
 /// slot of a fixed random cycle through all of the pool's slots (cold).
 class Histories {
  public:
-  Histories(Temp temp, Index n, Index a) {
+  Histories(Temp temp, Index n, Index a, const Pool& from = pool()) : base_(from.data()) {
     const std::size_t bytes = std::size_t(n * a) * sizeof(float);
     slot_floats_ = (bytes + kSlotAlign - 1) / kSlotAlign * kSlotAlign / sizeof(float);
     const std::size_t slots = temp == Temp::hot ? 1 : kPoolBytes / sizeof(float) / slot_floats_;
@@ -145,13 +175,14 @@ class Histories {
   }
   const float* next() {
     std::size_t& at = cursor_ != nullptr ? *cursor_ : hot_at_;
-    const float* rows = pool().data() + order_[at] * slot_floats_;
+    const float* rows = base_ + order_[at] * slot_floats_;
     at = at + 1 == order_.size() ? 0 : at + 1;
     return rows;
   }
-  const float* first() const { return pool().data() + order_[0] * slot_floats_; }
+  const float* first() const { return base_ + order_[0] * slot_floats_; }
 
  private:
+  const float* base_;
   std::size_t slot_floats_ = 0;
   std::vector<std::size_t> order_;
   std::size_t* cursor_ = nullptr;
@@ -402,6 +433,69 @@ class ReadProbe {
   Index n_;
 };
 
+// ---- ETA's Hamming search: construct(n, k), then run(signatures, query signature) ---------
+
+/// kQuerySets random query signatures of up to 8 words.
+class QuerySignatures {
+ public:
+  QuerySignatures() : words_(std::size_t(kQuerySets * 8)) {
+    std::mt19937 rng(2026);
+    for (auto& w : words_) w = static_cast<std::uint32_t>(rng());
+  }
+  const std::uint32_t* at(Index it) const { return words_.data() + (it % kQuerySets) * 8; }
+
+ private:
+  std::vector<std::uint32_t> words_;
+};
+
+template <int Words>
+class HammingSearch {
+ public:
+  HammingSearch(Index n, Index k)
+      : n_(n), topk_(k, 32 * Words), positions_(std::size_t(k)), distances_(std::size_t(k)) {}
+  void run(const std::uint32_t* sigs, const std::uint32_t* query) {
+    topk_.search(query, sigs, n_, nullptr, positions_.data(), distances_.data());
+    benchmark::DoNotOptimize(positions_.data());
+  }
+
+ private:
+  Index n_;
+  dare::HammingTopK<> topk_;
+  std::vector<Index> positions_;
+  std::vector<std::uint16_t> distances_;
+};
+
+template <class Arch>
+struct HammingDistsOn {
+  template <int Words>
+  class Method {
+   public:
+    Method(Index n, Index) : n_(n), distances_(std::size_t(n)) {}
+    void run(const std::uint32_t* sigs, const std::uint32_t* query) {
+      dare::hamming_distances<Arch>(query, sigs, n_, Words, distances_.data());
+      benchmark::DoNotOptimize(distances_.data());
+    }
+
+   private:
+    Index n_;
+    std::vector<std::uint16_t> distances_;
+  };
+};
+
+template <int Words, template <int> class Method>
+void run_hamming_case(benchmark::State& state, Temp temp, Index n, Index k) {
+  Histories histories(temp, n, Words, signature_pool());
+  const QuerySignatures queries;
+  Method<Words> method(n, k);
+  Index it = 0;
+  for (auto _ : state) {
+    method.run(reinterpret_cast<const std::uint32_t*>(histories.next()), queries.at(it++));
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(state.iterations() * n * Words * Index(sizeof(std::uint32_t)));
+  state.SetItemsProcessed(state.iterations() * n);
+}
+
 template <int A, template <int> class Method>
 void run_case(benchmark::State& state, Temp temp, Index n, Index k, Index m) {
   Histories histories(temp, n, A);
@@ -460,12 +554,56 @@ void register_width() {
   }
 }
 
+template <int Words, template <int> class Method>
+void add_hamming_case(const std::string& name, Temp temp, Index n, Index k) {
+  benchmark::RegisterBenchmark(name.c_str(),
+                               [=](benchmark::State& state) {
+                                 run_hamming_case<Words, Method>(state, temp, n, k);
+                               })
+      ->Unit(benchmark::kMicrosecond);
+}
+
+template <int Words>
+void register_signature_width() {
+  const std::string b = "/B:" + std::to_string(32 * Words);
+  for (const Temp temp : {Temp::hot, Temp::cold}) {
+    const std::string t = temp == Temp::hot ? "hot" : "cold";
+    for (const Index n : kHistoryLengths) {
+      const std::string bn = b + "/N:" + std::to_string(n);
+      add_case<Words, ReadProbe>("search/probe/" + t + bn, temp, n, 1, 1);
+      add_hamming_case<Words, HammingDistsOn<xsimd::default_arch>::Method>("search/hamming_dist/" + t + "/M:1" + bn,
+                                                                           temp, n, 1);
+      if (temp == Temp::hot) {
+#if defined(__AVX2__)
+        add_hamming_case<Words, HammingDistsOn<xsimd::fma3<xsimd::avx2>>::Method>(
+            "search/hamming_dist_avx2/" + t + "/M:1" + bn, temp, n, 1);
+#endif
+#if defined(__SSE4_2__)
+        add_hamming_case<Words, HammingDistsOn<xsimd::sse4_2>::Method>("search/hamming_dist_popcnt/" + t + "/M:1" + bn,
+                                                                       temp, n, 1);
+#endif
+      }
+      add_hamming_case<Words, HammingSearch>("search/hamming/" + t + "/M:1" + bn + "/K:" + std::to_string(kMainK),
+                                             temp, n, kMainK);
+    }
+  }
+}
+
 template <int... A>
 bool register_widths(std::integer_sequence<int, A...>) {
   (register_width<A>(), ...);
   return true;
 }
 
+template <int... Words>
+bool register_signature_widths(std::integer_sequence<int, Words...>) {
+  (register_signature_width<Words>(), ...);
+  return true;
+}
+
 [[maybe_unused]] const bool registered = register_widths(std::integer_sequence<int, 8, 16, 32, 64, 128, 256>{});
+// 32, 64, 128 and 256 bits.
+[[maybe_unused]] const bool registered_signatures =
+    register_signature_widths(std::integer_sequence<int, 1, 2, 4, 8>{});
 
 }  // namespace

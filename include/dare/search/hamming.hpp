@@ -11,8 +11,11 @@
 // * SimHash draws its projection with EmbeddingTable::init_normal (std::mt19937_64 and a
 //   Box-Muller transform written out: the same seed gives the same projection with every
 //   standard library). sign_rows is an Eigen GEMM (rows x projection^T) in blocks of 16 KB
-//   of products, then one compare + movemask per register to pack the signs: signing 200
-//   rows of width 32 into 64 bits is 400k multiply-adds, a few microseconds.
+//   of products (on the stack: a const SimHash is shareable between threads), then one
+//   compare + movemask per register to pack the signs. Signing 200 rows of width 32 (400k
+//   multiply-adds at 64 bits) took 6.5, 12, 27 and 80 us at 32, 64, 128 and 256 bits on
+//   Zen 4 with AVX-512, the machine loaded (one unblocked GEMM: 10 us at 64 bits; packing
+//   the signs: 0.5 us).
 // * Signature layout: `words() = bits / 32` 32-bit words per signature, bit b in bit b % 32
 //   of word b / 32 (least significant first). On a little-endian machine that is bit b % 8
 //   of byte b / 8, so a 64-bit signature read as one uint64 has bit b at 2^b. Signatures of
@@ -24,7 +27,8 @@
 //   - AVX-512 with VPOPCNTDQ (__AVX512VPOPCNTDQ__; xsimd has no type for it): 16 rows per
 //     step, vpopcntd/vpopcntq on whole registers, per-row sums by unpack/shuffle adds, one
 //     permute and one vpmovdw to write 16 distances; the tail through masked loads and a
-//     masked store. 32 to 256 bits: 0.035, 0.07, 0.16, 0.36 ns per row (hot, Zen 4).
+//     masked store. 32 to 256 bits: 0.06, 0.09, 0.17, 0.40 ns per row (hot, N = 10,000,
+//     Zen 4; bench search/hamming_dist).
 //   - AVX2, and AVX-512 without VPOPCNTDQ: the nibble-LUT method (vpshufb of the low and
 //     high nibbles, then vpsadbw or vpmaddubsw to sum each row's bytes), 16 rows per step;
 //     for 64 and 128 bits scalar 64-bit popcnt does 4 and 16 more rows per step beside it
@@ -32,9 +36,12 @@
 //     (Zen 4), built for AVX2 only, hot rows, ns per row, LUT / scalar popcnt (4 rows per
 //     step) / LUT + popcnt beside: 32 bits 0.10 / 0.27 / (no gain), 64 bits 0.20 / 0.27 /
 //     0.165, 128 bits 0.43 / 0.46 / 0.33, 256 bits 0.82 / 1.1 / 0.79 (within noise: not
-//     kept). Widths that are not a power of two (96, 160 .. 224 bits) use scalar popcnt.
-//   - anything else: one hardware popcount per 64 bits (__builtin_popcountll, a
-//     bit-twiddling sequence where the target has no popcnt instruction).
+//     kept). In an AVX-512 build (bench search/hamming_dist_avx2 and _popcnt, N = 10,000)
+//     this kernel and scalar popcnt take 0.11 / 0.29, 0.18 / 0.29, 0.35 / 0.55 and 0.95 /
+//     1.04 ns per row.
+//   - anything else, and on every target the widths that are not a power of two (96, 160 ..
+//     224 bits): one hardware popcount per 64 bits (__builtin_popcountll, a bit-twiddling
+//     sequence where the target has no popcnt instruction), 4 rows per step.
 //   reference::hamming_distances (std::bitset) is the scalar reference for tests.
 // * HammingTopK: distances are small integers, so it selects by counting, O(n + bits), no
 //   sort of n entries:
@@ -50,10 +57,11 @@
 //      the highest position down keeps the k results (every key below t, the first at t),
 //      and a counting sort by key (exclusive prefix sums as slots) ranks them: distance
 //      ascending, ties by the higher position.
-//   Measured (Zen 4, AVX-512, K = 20, 64 bits, distances in cache): N = 200: 0.18 us, 1000:
-//   0.25, 10,000: 0.55, 100,000: 3.7 (a histogram of all n then one ranking pass over them,
-//   the textbook counting select: 0.39, 1.6, 15, 145 us: each increment of a repeated key
-//   waits on the previous one through memory).
+//   Measured (Zen 4, AVX-512, K = 20, 64 bits, hot; bench search/hamming minus
+//   search/hamming_dist): the selection takes 0.22 us at N = 200, 0.27 at 1000, 0.65 at
+//   10,000 and 3.7 at 100,000. A histogram of all n keys then one ranking pass over all of
+//   them, the textbook counting select, took 0.39, 1.6, 15 and 145 us: each increment of a
+//   repeated key waits on the previous one through memory.
 //
 // Semantics follow dare::TopK and ETA's public code (torch.topk of the negated distances
 // over masked positions): a padded position (valid[i] == 0) has key bits + 1, after every
@@ -762,21 +770,25 @@ class HammingTopK {
       keys = keys_.data();
     }
     if (worst > unsigned(bits_)) throw_distance(distances, n, valid);
-    Index* count = offset_.data();
-    std::fill(count, count + bits_ + 2, Index(0));
-    for (Index i = 0; i < n; ++i) ++count[keys[i]];
-    bound = kth_key(count);
+    bound = kth_key(keys, n);
     return keys;
   }
 
-  /// The smallest key b with count[0] + ... + count[b] >= k (count has bits + 2 entries
-  /// summing to at least k).
-  std::uint16_t kth_key(const Index* count) const noexcept {
-    Index seen = 0, b = 0;
-    for (; b <= bits_; ++b) {
-      seen += count[b];
+  /// The k-th smallest of v[0, count) (count >= k, every value at most bits + 1) by a
+  /// histogram over [lowest, highest] only (256-bit distances cluster around 128); sets
+  /// low_ to the smallest value.
+  std::uint16_t kth_key(const std::uint16_t* v, Index count) noexcept {
+    std::uint16_t lo = v[0], hi = v[0];
+    for (Index i = 1; i < count; ++i) lo = std::min(lo, v[i]), hi = std::max(hi, v[i]);
+    Index* histogram = offset_.data();
+    std::fill(histogram + lo, histogram + hi + 1, Index(0));
+    for (Index i = 0; i < count; ++i) ++histogram[v[i]];
+    Index seen = 0, b = lo;
+    for (; b < hi; ++b) {
+      seen += histogram[b];
       if (seen >= k_) break;
     }
+    low_ = lo;
     return static_cast<std::uint16_t>(b);
   }
 
@@ -858,11 +870,9 @@ class HammingTopK {
       for (Index c = 0; c < kChains; ++c) m[c].store_unaligned(gmin + s * kGroups + c * W);
     }
     if (xsimd::any(worst > U16(static_cast<std::uint16_t>(bits_)))) throw_distance(distances, n, valid);
-    // The k-th smallest minimum, by counting (every minimum is a key, so <= bits + 1).
-    Index* count = offset_.data();
-    std::fill(count, count + bits_ + 2, Index(0));
-    for (Index g = 0; g < segments_ * kGroups; ++g) ++count[gmin[g]];
-    bound = kth_key(count);
+    // The k-th smallest minimum, by counting (every minimum is a key, so <= bits + 1); the
+    // smallest minimum is the smallest key.
+    bound = kth_key(gmin, segments_ * kGroups);
     return keys != nullptr ? keys : distances;
   }
 
@@ -951,10 +961,10 @@ class HammingTopK {
   void count_select(const std::uint16_t* keys, Index count, std::uint16_t top, Index* positions,
                     std::uint16_t* out_distances) {
     const Index* cp = cand_position_.data();
-    Index* offset = offset_.data();
-    std::fill(offset, offset + top + 1, Index(0));
+    Index* offset = offset_.data();  // used over [low_, top]: no key is below low_
+    std::fill(offset + low_, offset + top + 1, Index(0));
     for (Index j = 0; j < count; ++j) ++offset[keys[cp[j]]];
-    Index below = 0, t = 0;
+    Index below = 0, t = low_;
     for (; below + offset[t] < k_; ++t) below += offset[t];
     const Index need = k_ - below;
     Index* kept = kept_.data();  // k + 1 entries: the last one takes the rejects' writes
@@ -967,7 +977,7 @@ class HammingTopK {
       taken += keep;
     }
     Index run = 0;
-    for (Index key = 0; key <= t; ++key) {
+    for (Index key = low_; key <= t; ++key) {
       const Index h = key < t ? offset[key] : need;
       offset[key] = run;
       run += h;
@@ -984,6 +994,7 @@ class HammingTopK {
   Index k_;
   Index bits_;
   Index segments_ = 1;
+  Index low_ = 0;  // the smallest key of the last select()
   std::vector<std::uint16_t> distances_;  // search()'s distances
   std::vector<std::uint16_t> keys_;       // masked keys
   std::vector<std::uint16_t> group_min_;
