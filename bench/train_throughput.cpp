@@ -92,6 +92,7 @@ void serve_case(const char* name, const dare::Dataset& data, int att_dim, int re
   }
   std::vector<float> prob(static_cast<std::size_t>(m));
   std::vector<double> us;
+  typename Model::ServeScratch scratch(model);
   for (int r = 0; r < repeats; ++r) {
     const dare::Index u = r % data.num_users();
     const auto hi = data.user_items(u);
@@ -99,7 +100,9 @@ void serve_case(const char* name, const dare::Dataset& data, int att_dim, int re
     const dare::Index len = std::min<dare::Index>(hi.size(), c.max_len);
     const dare::Index from = hi.size() - len;
     const auto t0 = Clock::now();
-    model.score_candidates(hi.data() + from, hc.data() + from, len, items.data(), cats.data(), m, prob.data());
+    const auto hg = data.user_clusters(u);  // TWIN-V2's clusters (others ignore them)
+    model.score_candidates(hi.data() + from, hc.data() + from, hg.data() + from, len, items.data(), cats.data(), m,
+                           prob.data(), scratch);
     us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
   }
   std::printf("%-22s %10.0f %10.0f %10.0f\n", name, quantile(us, 0.5), quantile(us, 0.99),
@@ -126,7 +129,9 @@ int main(int argc, char** argv) {
     o.seed = seed;
     const std::string log = (dir / "log.csv").string(), dataset = (dir / "data.dare").string();
     dare::SyntheticLogGenerator(o).write(log);
-    const auto summary = dare::preprocess_to_file(log, dare::RawFormat::taobao, dataset);
+    dare::PreprocessOptions prep;
+    prep.cluster_max_size = 10;  // clusters for TWIN-V2; the other models ignore them
+    const auto summary = dare::preprocess_to_file(log, dare::RawFormat::taobao, dataset, prep);
     dare::Dataset data = dare::Dataset::open(dataset);
     std::printf("data: %lld users, %lld items, %lld training samples (preprocessed at %.2f M rows/s)\n\n",
                 static_cast<long long>(data.num_users()), static_cast<long long>(data.num_items() - 1),
@@ -147,6 +152,7 @@ int main(int argc, char** argv) {
     train_case<dare::Din<float, 16>>("Din<float,16>", data, 2, steps);
     train_case<dare::Eta<float, 16>>("Eta<float,16>", data, 2, steps);
     train_case<dare::Sdim<float, 16>>("Sdim<float,16>", data, 2, steps);
+    train_case<dare::TwinV2<float, 16>>("TwinV2<float,16>", data, 2, steps);
 
     std::printf("\nserving: one user's 200-long history against 1,000 candidates, 1 thread\n");
     std::printf("%-22s %10s %10s %10s\n", "model", "p50 us", "p99 us", "cand/s");
@@ -159,6 +165,7 @@ int main(int argc, char** argv) {
     serve_case<dare::Din<float, 16>>("Din<float,16>", data, 16, 100);
     serve_case<dare::Eta<float, 16>>("Eta<float,16>", data, 16, 100);
     serve_case<dare::Sdim<float, 16>>("Sdim<float,16>", data, 16, 100);
+    serve_case<dare::TwinV2<float, 16>>("TwinV2<float,16>", data, 16, 100);
     std::printf("\npeak RSS %.0f MB\n", peak_rss_mb());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "train_throughput: %s\n", e.what());

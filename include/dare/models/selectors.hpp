@@ -289,7 +289,9 @@ struct HashSampling {
         Index hits = 0;
         if (in.valid[j]) {
           const std::uint32_t* sig = key_sigs_.data() + j * words;
-          for (Index w = 0; w < words; ++w) diff_[static_cast<std::size_t>(w)] = sig[w] ^ query_sig_[static_cast<std::size_t>(w)];
+          for (Index w = 0; w < words; ++w) {
+            diff_[static_cast<std::size_t>(w)] = sig[w] ^ query_sig_[static_cast<std::size_t>(w)];
+          }
           for (Index r = 0; r < rounds_; ++r) {
             const Index bit = r * bits_;
             const auto w = static_cast<std::size_t>(bit / 32);

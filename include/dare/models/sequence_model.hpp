@@ -485,7 +485,8 @@ class SequenceModel {
   void score_candidates(const Id* hist_item, const Id* hist_cat, const std::int32_t* hist_group, Index len,
                         const Id* cand_item, const Id* cand_cat, Index m, Scalar* prob, ServeScratch& sc) const {
     const Index L = config_.max_len;
-    DARE_CHECK_ARG(!kGroups || hist_group != nullptr, kind(), " attends to clusters of the history: score_candidates needs hist_group");
+    DARE_CHECK_ARG(!kGroups || hist_group != nullptr, kind(),
+                   " attends to clusters of the history: score_candidates needs hist_group");
     DARE_CHECK_ARG(len >= 0 && len <= L, "history length ", len, " must be in [0, ", L, "]");
     DARE_CHECK_ARG(m >= 0, "candidate count must be non-negative, got ", m);
     for (Index i = 0; i < len; ++i) {
@@ -1003,9 +1004,10 @@ class SequenceModel {
     const Id* cats = b.hist_cat + s * L;
     const auto bytes = static_cast<std::size_t>(L) * sizeof(Id);
     const std::int32_t* groups = kGroups ? b.hist_group + s * L : nullptr;
+    const auto group_bytes = static_cast<std::size_t>(L) * sizeof(std::int32_t);
     if (w.cached && std::memcmp(items, w.hist_item.data(), bytes) == 0 &&
         std::memcmp(cats, w.hist_cat.data(), bytes) == 0 &&
-        (!kGroups || std::memcmp(groups, w.hist_group.data(), static_cast<std::size_t>(L) * sizeof(std::int32_t)) == 0)) {
+        (!kGroups || std::memcmp(groups, w.hist_group.data(), group_bytes) == 0)) {
       return;
     }
     std::memcpy(w.hist_item.data(), items, bytes);
@@ -1074,9 +1076,7 @@ class SequenceModel {
         for (Index e = 0; e < sem; ++e) k[e] *= inv;
         for (Index e = 0; e < V; ++e) v[e] *= inv;
         Scalar bias = 0;
-        for (Index i = w.slot_begin[static_cast<std::size_t>(c)]; i < w.slot_begin[static_cast<std::size_t>(c) + 1]; ++i) {
-          bias += t.bias[static_cast<std::size_t>(w.members[static_cast<std::size_t>(i)])];
-        }
+        for_members(w, c, [&](Index j, Scalar) { bias += t.bias[static_cast<std::size_t>(j)]; });
         w.slot_bias[static_cast<std::size_t>(c)] = bias * inv + std::log(static_cast<Scalar>(n));
       }
     }
@@ -1252,7 +1252,8 @@ class SequenceModel {
     if constexpr (kGroups) {
       for (Index c = 0; c < L; ++c) {
         const Scalar d = w.slot_time_ds[static_cast<std::size_t>(c)];
-        if (d != Scalar(0)) for_members(w, c, [&](Index m, Scalar inv) { g.time_ds[static_cast<std::size_t>(m)] += d * inv; });
+        if (d == Scalar(0)) continue;
+        for_members(w, c, [&](Index m, Scalar inv) { g.time_ds[static_cast<std::size_t>(m)] += d * inv; });
       }
     }
     const Scalar dq_scale = scorer_.query_grad_scale();
