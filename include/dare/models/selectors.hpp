@@ -183,6 +183,36 @@ struct FullAttention {
   };
 };
 
+namespace detail {
+
+/// The SimHash signatures a hashing selector compares: the window's keys, signed once per
+/// window (SelectorInput::window), and each target's query.
+template <class Scalar>
+class SignedWindow {
+ public:
+  SignedWindow(Index key_width, Index bits, std::uint64_t seed)
+      : hash_(key_width, bits, seed), query_(static_cast<std::size_t>(hash_.words())) {}
+  Index words() const noexcept { return hash_.words(); }
+  /// Signs the keys of `in` if they are another window than the last, and its query.
+  void sign(const SelectorInput<Scalar>& in) {
+    if (in.window != window_ || keys_.empty()) {
+      keys_.resize(static_cast<std::size_t>(in.n * words()));
+      hash_.sign_rows(in.keys, in.n, in.key_stride, keys_.data());
+      window_ = in.window;
+    }
+    hash_.sign(in.query, query_.data());
+  }
+  const std::uint32_t* keys() const noexcept { return keys_.data(); }
+  const std::uint32_t* query() const noexcept { return query_.data(); }
+
+ private:
+  SimHash<Scalar> hash_;
+  std::vector<std::uint32_t> query_, keys_;
+  std::uint64_t window_ = 0;
+};
+
+}  // namespace detail
+
 /// ETA: the K positions nearest to the target in the Hamming distance of SimHash signatures.
 struct HammingSearch {
   static constexpr std::uint32_t kId = 4;
@@ -207,31 +237,22 @@ struct HammingSearch {
   class Worker {
    public:
     explicit Worker(const SelectorSetup& s)
-        : hash_((check(s), s.key_width), static_cast<int>(s.hash_bits), kProjectionSeed),
+        : signed_((check(s), s.key_width), s.hash_bits, kProjectionSeed),
           topk_(s.count, s.hash_bits),
           k_(s.count),
-          query_sig_(static_cast<std::size_t>(hash_.words())),
           dist_(static_cast<std::size_t>(s.count)) {}
     Index count() const noexcept { return k_; }
     void select(const SelectorInput<Scalar>& in, Index* positions, Scalar* out_scores) {
-      const Index words = hash_.words();
-      if (in.window != window_ || key_sigs_.empty()) {
-        key_sigs_.resize(static_cast<std::size_t>(in.n * words));
-        hash_.sign_rows(in.keys, in.n, in.key_stride, key_sigs_.data());
-        window_ = in.window;
-      }
-      hash_.sign(in.query, query_sig_.data());
-      topk_.search(query_sig_.data(), key_sigs_.data(), in.n, in.valid, positions, dist_.data());
+      signed_.sign(in);
+      topk_.search(signed_.query(), signed_.keys(), in.n, in.valid, positions, dist_.data());
       for (Index k = 0; k < k_; ++k) out_scores[k] = in.scores[positions[k]];
     }
 
    private:
-    SimHash<Scalar> hash_;
+    detail::SignedWindow<Scalar> signed_;
     HammingTopK<> topk_;
     Index k_;
-    std::vector<std::uint32_t> query_sig_, key_sigs_;
     std::vector<std::uint16_t> dist_;
-    std::uint64_t window_ = 0;
   };
 };
 
@@ -265,33 +286,25 @@ struct HashSampling {
     // Round r's bucket is bits [rτ, (r + 1)τ) of one SimHash of mτ bits (rounded up to whole
     // 32-bit words; the spare bits are unused).
     explicit Worker(const SelectorSetup& s)
-        : hash_((check(s), s.key_width), static_cast<int>((s.hash_rounds * s.hash_bits + 31) / 32 * 32),
-                kProjectionSeed),
+        : signed_((check(s), s.key_width), (s.hash_rounds * s.hash_bits + 31) / 32 * 32, kProjectionSeed),
           n_(s.count),
           rounds_(s.hash_rounds),
           bits_(s.hash_bits),
-          query_sig_(static_cast<std::size_t>(hash_.words())),
-          diff_(query_sig_.size() + 1) {}
+          diff_(static_cast<std::size_t>(signed_.words()) + 1) {}
     Index count() const noexcept { return n_; }
     /// Writes every position and its weight (collisions / m) into `weights`.
     void select(const SelectorInput<Scalar>& in, Index* positions, Scalar* weights) {
-      const Index words = hash_.words();
-      if (in.window != window_ || key_sigs_.empty()) {
-        key_sigs_.resize(static_cast<std::size_t>(in.n * words));
-        hash_.sign_rows(in.keys, in.n, in.key_stride, key_sigs_.data());
-        window_ = in.window;
-      }
-      hash_.sign(in.query, query_sig_.data());
+      const Index words = signed_.words();
+      signed_.sign(in);
+      const std::uint32_t* query = signed_.query();
       const auto rounds = static_cast<Scalar>(rounds_);
       const std::uint64_t mask = (std::uint64_t{1} << bits_) - 1;
       for (Index j = 0; j < in.n; ++j) {
         positions[j] = j;
         Index hits = 0;
         if (in.valid[j]) {
-          const std::uint32_t* sig = key_sigs_.data() + j * words;
-          for (Index w = 0; w < words; ++w) {
-            diff_[static_cast<std::size_t>(w)] = sig[w] ^ query_sig_[static_cast<std::size_t>(w)];
-          }
+          const std::uint32_t* sig = signed_.keys() + j * words;
+          for (Index w = 0; w < words; ++w) diff_[static_cast<std::size_t>(w)] = sig[w] ^ query[w];
           for (Index r = 0; r < rounds_; ++r) {
             const Index bit = r * bits_;
             const auto w = static_cast<std::size_t>(bit / 32);
@@ -304,11 +317,9 @@ struct HashSampling {
     }
 
    private:
-    SimHash<Scalar> hash_;
+    detail::SignedWindow<Scalar> signed_;
     Index n_, rounds_, bits_;
-    std::vector<std::uint32_t> query_sig_, key_sigs_;
     std::vector<std::uint64_t> diff_;  // one spare word, always 0, for the last round's pair
-    std::uint64_t window_ = 0;
   };
 };
 
