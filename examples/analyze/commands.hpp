@@ -1,0 +1,14 @@
+// examples/analyze/commands.hpp — the subcommands of dare_analyze, one source file each in
+// examples/analyze/: every add_* registers its subcommand (options and the function that
+// runs it) on the tool's CLI11 app. docs/analyses.md shows each one's figures and the
+// commands that made them.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace dare_analyze {
+
+// Each subcommand file defines its add_* function; dare_analyze.cpp calls them in the order
+// the paper's analyses come.
+
+}  // namespace dare_analyze
