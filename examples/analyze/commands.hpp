@@ -11,4 +11,9 @@ namespace dare_analyze {
 // Each subcommand file defines its add_* function; dare_analyze.cpp calls them in the order
 // the paper's analyses come.
 
+/// `widths`: accuracy against search cost (widths.cpp).
+void add_widths(CLI::App& app);
+/// `convergence`: validation AUC against training step, DARE against TWIN (convergence.cpp).
+void add_convergence(CLI::App& app);
+
 }  // namespace dare_analyze
