@@ -11,4 +11,7 @@ namespace dare_analyze {
 // Each subcommand file defines its add_* function; dare_analyze.cpp calls them in the order
 // the paper's analyses come.
 
+/// `conflict`: gradient conflict and domination in TWIN's shared table (conflict.cpp).
+void add_conflict(CLI::App& app);
+
 }  // namespace dare_analyze
