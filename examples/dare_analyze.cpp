@@ -18,9 +18,10 @@ int main(int argc, char** argv) {
   CLI::App app{"The DARE paper's analyses: accuracy against search cost, convergence, gradient conflict, "
                "retrieval quality and representation discriminability"};
   app.require_subcommand(1);
+  // Each add_* registers one subcommand, which runs from its callback during parse.
   dare_analyze::add_widths(app);
   dare_analyze::add_convergence(app);
-  // Each add_* registers one subcommand, which runs from its callback during parse.
+  dare_analyze::add_conflict(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -93,9 +93,9 @@ inline void record_preprocessing(dare::ModelFileInfo& info, dare::RawFormat form
   info.set("prep.negative_category", dare::to_string(o.negative_category));
 }
 
-/// The input of dare_eval / dare_predict as a dataset: a dataset file is opened; a raw log is
-/// preprocessed as the model's data was, into a temporary file removed when this object
-/// goes.
+/// The input of dare_eval / dare_predict (and dare_analyze) as a dataset: a dataset file is
+/// opened; a raw log is preprocessed as the model's data was (or with the given options),
+/// into a temporary file removed when this object goes.
 class ModelInput {
  public:
   ModelInput(const std::string& input, const dare::ModelFileInfo& info, bool quiet) {
@@ -105,13 +105,18 @@ class ModelInput {
     }
     dare::RawFormat format{};
     const dare::PreprocessOptions o = preprocess_options(info, format);
-    dir_ = std::filesystem::temp_directory_path() / ("dare_input_" + std::to_string(::getpid()));
-    std::filesystem::create_directories(dir_);
-    const std::string out = (dir_ / "input.dare").string();
     if (!quiet) std::fprintf(stderr, "preprocessing %s as the model's data was (%s, max_len %lld) ...\n", input.c_str(),
                              info.get("prep.format").c_str(), static_cast<long long>(o.max_len));
-    dare::preprocess_to_file(input, format, out, o);
-    data_.emplace(dare::Dataset::open(out));
+    preprocess(input, format, o);
+  }
+  ModelInput(const std::string& input, dare::RawFormat format, const dare::PreprocessOptions& o, bool quiet) {
+    if (dare::looks_like_dare_file(input)) {
+      data_.emplace(dare::Dataset::open(input));
+      return;
+    }
+    if (!quiet) std::fprintf(stderr, "preprocessing %s (%s, max_len %lld) ...\n", input.c_str(),
+                             dare::to_string(format), static_cast<long long>(o.max_len));
+    preprocess(input, format, o);
   }
   ~ModelInput() {
     if (!dir_.empty()) {
@@ -124,6 +129,14 @@ class ModelInput {
   const dare::Dataset& data() const { return *data_; }
 
  private:
+  void preprocess(const std::string& input, dare::RawFormat format, const dare::PreprocessOptions& o) {
+    dir_ = std::filesystem::temp_directory_path() / ("dare_input_" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir_);
+    const std::string out = (dir_ / "input.dare").string();
+    dare::preprocess_to_file(input, format, out, o);
+    data_.emplace(dare::Dataset::open(out));
+  }
+
   std::filesystem::path dir_;
   std::optional<dare::Dataset> data_;
 };

@@ -15,5 +15,7 @@ namespace dare_analyze {
 void add_widths(CLI::App& app);
 /// `convergence`: validation AUC against training step, DARE against TWIN (convergence.cpp).
 void add_convergence(CLI::App& app);
+/// `conflict`: gradient conflict and domination in TWIN's shared table (conflict.cpp).
+void add_conflict(CLI::App& app);
 
 }  // namespace dare_analyze

@@ -37,6 +37,16 @@
 // scratch and gradient accumulators, merged before the optimizer step. The two MLP heads run
 // on the whole batch (their BatchNorm needs batch statistics).
 //
+// Observing the roles (shared layouts only: TWIN, its projection, DIN, the hashing models).
+// With observe_role_gradients on, every table-row gradient is also added to one of two
+// further accumulators per field: attention (the search query and keys, in the main and the
+// auxiliary attention) or representation (the aggregated values and the target's v). This is
+// what the public reference's `-observe_attn_repr_grad` obtains from two synchronised copies
+// of each table, without the copies: the gradient training uses is accumulated exactly as
+// before, beside the split, so observing changes no result bit; it costs a second
+// accumulation of every row. The two halves sum to the table gradient up to rounding (their
+// own sums run in another order).
+//
 // Inference statistics. The main head's input BatchNorm normalises, outside training, with
 // the statistics `set_inference_stats` names (nn/batch_norm.hpp): the running average
 // (Running), each predict() batch's own (Batch), or population statistics recomputed with
@@ -294,6 +304,19 @@ class SequenceModel {
     check_field(field);
     return const_cast<SequenceModel&>(*this).template grad_of<R>(const_cast<Grads&>(grads_[0]), field);
   }
+  /// Keeps, from the next forward_backward on, each table's gradient split by the roles that
+  /// produced it (see the header note). Shared layouts only: with separate tables the split is
+  /// already the tables' own gradients.
+  void observe_role_gradients(bool on) {
+    static_assert(kShared, "role gradients are observed on a shared table; other layouts have one table per use");
+    observe_ = on;
+  }
+  bool observes_role_gradients() const noexcept { return observe_; }
+  /// The part of table_grad(field) that the attention roles (query and keys) contributed in
+  /// the last forward_backward; needs observe_role_gradients(true) before it.
+  const AttGrad& attention_role_grad(int field) const { return role_grad(0, field); }
+  /// The part the representation roles (values and the target's v) contributed.
+  const AttGrad& representation_role_grad(int field) const { return role_grad(1, field); }
   /// Calls fn(table, gradient of the last forward_backward, name) for every table, attention
   /// sets first; names are "<set>.<field>", e.g. "attention.item".
   template <class Fn>
@@ -767,11 +790,19 @@ class SequenceModel {
           proj_tmp(static_cast<std::size_t>(std::max<Index>(m.A_, m.R_))) {
       for (int i = 0; i < kAttTables; ++i) att.emplace_back(m.A_);
       for (int i = 0; i < kReprTables; ++i) repr.emplace_back(m.R_);
+      if constexpr (kShared) {
+        for (auto& use : by_use) {
+          for (int f = 0; f < kFields; ++f) use.emplace_back(m.A_);
+        }
+      }
       for (const auto& p : m.proj_) proj.push_back(Matrix::Zero(p.value.rows(), p.value.cols()));
     }
     void clear() {
       for (auto& g : att) g.clear();
       for (auto& g : repr) g.clear();
+      for (auto& use : by_use) {
+        for (auto& g : use) g.clear();
+      }
       for (auto& p : proj) p.setZero();
       scorer.clear();
       std::fill(time_ds.begin(), time_ds.end(), Scalar(0));
@@ -780,6 +811,7 @@ class SequenceModel {
     }
     std::vector<AttGrad> att;
     std::vector<ReprGrad> repr;
+    std::array<std::vector<AttGrad>, 2> by_use;  // [attention, representation][field], when observed
     std::vector<Matrix> proj;
     ScorerGrad scorer;
     std::vector<Scalar> time_ds, time_query, time_repr, proj_tmp;
@@ -854,10 +886,24 @@ class SequenceModel {
       Eigen::Map<Vec> dx(g.proj_tmp.data(), d);
       dx.noalias() = proj_[idx].value.transpose() * dy;
       grad.add(id, g.proj_tmp.data(), scale);
+      observe<R>(g, field, id, g.proj_tmp.data(), scale);
       g.proj[idx].noalias() += (scale * dy) * x.transpose();
     } else {
       grad.add(id, dout, scale);
+      observe<R>(g, field, id, dout, scale);
     }
+  }
+  // The same contribution once more, into the accumulator of R's use (see the header note).
+  template <Role R>
+  void observe(Grads& g, int field, Id id, const Scalar* row, Scalar scale) {
+    if constexpr (kShared) {
+      if (observe_) g.by_use[is_attention(R) ? 0 : 1][static_cast<std::size_t>(field)].add(id, row, scale);
+    }
+  }
+  const AttGrad& role_grad(int use, int field) const {
+    check_field(field);
+    DARE_CHECK_ARG(observe_, "role gradients are kept only after observe_role_gradients(true)");
+    return grads_[0].by_use[static_cast<std::size_t>(use)][static_cast<std::size_t>(field)];
   }
 
   static ModelConfig checked(const ModelConfig& given) {
@@ -1308,6 +1354,11 @@ class SequenceModel {
       for (int i = 0; i < kReprTables; ++i) {
         if (i % kFields != kTime) g.repr[static_cast<std::size_t>(i)].merge(o.repr[static_cast<std::size_t>(i)]);
       }
+      for (int use = 0; use < 2 && observe_; ++use) {
+        for (int f = 0; f < kFields; ++f) {
+          if (f != kTime) g.by_use[use][static_cast<std::size_t>(f)].merge(o.by_use[use][static_cast<std::size_t>(f)]);
+        }
+      }
       for (std::size_t i = 0; i < g.proj.size(); ++i) g.proj[i] += o.proj[i];
       g.scorer.merge(o.scorer);
       for (Index j = 0; j < L; ++j) g.time_ds[static_cast<std::size_t>(j)] += o.time_ds[static_cast<std::size_t>(j)];
@@ -1444,6 +1495,7 @@ class SequenceModel {
   nn::SoftmaxCrossEntropy<Scalar> loss_;
 
   int threads_ = 1;
+  bool observe_ = false;  // keep the role split of the table gradients (observe_role_gradients)
   nn::InferenceStats inference_stats_ = nn::InferenceStats::Running;
   std::vector<Work> work_;
   std::vector<Grads> grads_;
