@@ -11,4 +11,7 @@ namespace dare_analyze {
 // Each subcommand file defines its add_* function; dare_analyze.cpp calls them in the order
 // the paper's analyses come.
 
+/// `retrieval`: NDCG of each model's search against the MI and the generator's truths (retrieval.cpp).
+void add_retrieval(CLI::App& app);
+
 }  // namespace dare_analyze
