@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   dare_analyze::add_widths(app);
   dare_analyze::add_convergence(app);
   dare_analyze::add_conflict(app);
+  dare_analyze::add_retrieval(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -43,6 +43,15 @@ class LoadedModel {
   /// The model's predict().
   virtual void predict(const dare::SequenceBatch& batch, float* prob) = 0;
   virtual dare::nn::InferenceStats inference_stats() const = 0;
+  /// For dare_analyze retrieval: the window positions the model's search keeps for every
+  /// sample of `batch`, best first (by attention weight, ties to the more recent position),
+  /// K per sample into positions[s * K, s * K + K); returns K, or 0 when the model's selection
+  /// is not K window positions (SDIM weighs every position, TWIN-V2 keeps clusters).
+  virtual dare::Index search(const dare::SequenceBatch& batch, std::vector<dare::Index>& positions) = 0;
+  /// dare::learned_correlation (analysis/retrieval.hpp) into out[0, n); false, out untouched,
+  /// for a model without one (DIN's logit is an MLP).
+  virtual bool correlation(dare::Id target_cat, const dare::Id* cats, const dare::Id* times, dare::Index n,
+                           float* out) const = 0;
 };
 
 /// Loads the model file `path` (described by `info`) into a model of its kind (dare, twin,

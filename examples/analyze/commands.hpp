@@ -17,5 +17,7 @@ void add_widths(CLI::App& app);
 void add_convergence(CLI::App& app);
 /// `conflict`: gradient conflict and domination in TWIN's shared table (conflict.cpp).
 void add_conflict(CLI::App& app);
+/// `retrieval`: NDCG of each model's search against the MI and the generator's truths (retrieval.cpp).
+void add_retrieval(CLI::App& app);
 
 }  // namespace dare_analyze

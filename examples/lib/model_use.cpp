@@ -1,6 +1,11 @@
 // The model types of dare_eval and dare_predict, compiled once (see examples/model_use.hpp).
 #include "model_use.hpp"
 
+#include <algorithm>
+#include <vector>
+
+#include "dare/analysis/retrieval.hpp"
+
 namespace dare_tools {
 namespace {
 
@@ -17,10 +22,47 @@ class Loaded final : public LoadedModel {
   }
   void predict(const dare::SequenceBatch& batch, float* prob) override { model_.predict(batch, prob); }
   dare::nn::InferenceStats inference_stats() const override { return model_.inference_stats(); }
+  dare::Index search(const dare::SequenceBatch& batch, std::vector<dare::Index>& positions) override {
+    using Selector = typename Model::selector_type;
+    if constexpr (Selector::kAllPositions || Selector::kGroups) {
+      return 0;
+    } else {
+      const dare::Index K = model_.selected_count();
+      prob_.resize(static_cast<std::size_t>(batch.size));
+      model_.predict(batch, prob_.data());
+      positions.resize(static_cast<std::size_t>(batch.size * K));
+      std::vector<dare::Index> pos(static_cast<std::size_t>(K));
+      std::vector<float> w(pos.size());
+      std::vector<dare::Index> order(pos.size());
+      for (dare::Index s = 0; s < batch.size; ++s) {
+        model_.selected(s, pos.data(), w.data());
+        // The hard search lists its positions in window order: rank them by weight.
+        for (std::size_t k = 0; k < order.size(); ++k) order[k] = static_cast<dare::Index>(k);
+        std::sort(order.begin(), order.end(), [&](dare::Index a, dare::Index b) {
+          const auto ua = static_cast<std::size_t>(a), ub = static_cast<std::size_t>(b);
+          return w[ua] > w[ub] || (w[ua] == w[ub] && pos[ua] > pos[ub]);
+        });
+        for (dare::Index k = 0; k < K; ++k) {
+          positions[static_cast<std::size_t>(s * K + k)] = pos[static_cast<std::size_t>(order[static_cast<std::size_t>(k)])];
+        }
+      }
+      return K;
+    }
+  }
+  bool correlation(dare::Id target_cat, const dare::Id* cats, const dare::Id* times, dare::Index n,
+                   float* out) const override {
+    if constexpr (dare::kHasLearnedCorrelation<Model>) {
+      dare::learned_correlation(model_, target_cat, cats, times, n, out);
+      return true;
+    } else {
+      return false;
+    }
+  }
   dare::Index max_len() const { return model_.config().max_len; }
 
  private:
   Model model_;
+  std::vector<float> prob_;
 };
 
 template <class Model>

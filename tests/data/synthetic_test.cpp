@@ -360,3 +360,33 @@ TEST_CASE("synthetic options are checked and mmdd dates count from May 11", "[da
   CHECK(dare::detail::tmall_mmdd(21) == 601);
   CHECK(dare::detail::tmall_mmdd(184) == 1111);
 }
+
+TEST_CASE("synthetic interest numbers: one per interest click, within one cluster; none for noise",
+          "[data][synthetic]") {
+  SyntheticOptions o;
+  o.users = 100;
+  const SyntheticLogGenerator g(o);
+  std::vector<SyntheticEvent> events;
+  long long interest_clicks = 0, noise_clicks = 0;
+  for (Index u = 0; u < o.users; ++u) {
+    g.generate_user(u, events);
+    std::map<std::int32_t, Index> cluster;  // each interest's cluster, from its first click
+    for (const SyntheticEvent& e : events) {
+      REQUIRE((e.interest < 0) == e.noise);
+      if (e.action != 0) continue;
+      if (e.noise) {
+        ++noise_clicks;
+        continue;
+      }
+      ++interest_clicks;
+      const auto it = cluster.emplace(e.interest, g.cluster_of(e.cat)).first;
+      CHECK(it->second == g.cluster_of(e.cat));
+    }
+    // At least the interests drawn at the start (min_interests) are numbered, rarely many more.
+    CHECK(cluster.size() >= 1);
+    CHECK(cluster.size() <= static_cast<std::size_t>(o.max_interests + 20));
+  }
+  const double share = static_cast<double>(noise_clicks) / static_cast<double>(noise_clicks + interest_clicks);
+  CHECK(share > 0.1);
+  CHECK(share < 0.3);
+}

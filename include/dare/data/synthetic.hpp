@@ -138,6 +138,12 @@ struct SyntheticEvent {
   int action;
   /// Part of a noise session or a distraction click (unrelated to the user's interests).
   bool noise = false;
+  /// The long-term interest the row was made under, numbered per user in the order the
+  /// user's interests are drawn (a replaced interest gets the next number, so one number is
+  /// one interest: one home category and its cluster); -1 for noise. A side output for
+  /// analyses that need the truth of which behaviours drove a click (analysis/retrieval.hpp);
+  /// the log's rows do not carry it, and drawing it takes nothing from the random stream.
+  std::int32_t interest = -1;
 };
 
 /// What write() produced.
@@ -331,6 +337,7 @@ class SyntheticLogGenerator {
     // Long-term interests: a home category (Zipf(interest_zipf)) and its cluster, a weight
     // (0 until drawn), an active/dormant state and the positions of the clicks made under it.
     struct Interest {
+      std::int32_t id = -1;
       Index home = 0;
       double weight = 0.0;
       bool active = false;
@@ -339,8 +346,10 @@ class SyntheticLogGenerator {
     const auto num_interests = static_cast<std::size_t>(
         o_.min_interests + static_cast<Index>(rng.below(static_cast<std::uint64_t>(o_.max_interests - o_.min_interests + 1))));
     std::vector<Interest> interests(num_interests);
+    std::int32_t next_interest = 0;
     auto renew = [&](std::size_t k) {
       Interest& in = interests[k];
+      in.id = next_interest++;
       // Prefer a cluster no other interest of the user has (a few tries).
       for (int attempt = 0; attempt < 4; ++attempt) {
         in.home = interest_popularity_.sample(rng);
@@ -372,12 +381,14 @@ class SyntheticLogGenerator {
     const std::int64_t time_limit = tmall ? detail::kTmallDays - 1 : detail::kTaobaoStart + 9 * 86400 - 1;
 
     Index pos = 0;
-    auto emit = [&](Index item, bool noise) {
+    // `interest`: the interest's number, or -1 for a noise row.
+    auto emit = [&](Index item, std::int32_t interest) {
       const Index cat = category_of(item);
+      const bool noise = interest < 0;
       hist_item.push_back(item);
-      events.push_back(SyntheticEvent{item, cat, time, 0, noise});
+      events.push_back(SyntheticEvent{item, cat, time, 0, noise, interest});
       if (rng.bernoulli(o_.other_behavior_rate)) {
-        events.push_back(SyntheticEvent{item, cat, time, 1 + static_cast<int>(rng.below(3)), noise});
+        events.push_back(SyntheticEvent{item, cat, time, 1 + static_cast<int>(rng.below(3)), noise, interest});
       }
       ++pos;
       // Within a session: seconds apart on Taobao (sometimes the same second), the same day on Tmall.
@@ -404,7 +415,7 @@ class SyntheticLogGenerator {
         // A short browse of an unrelated popular category: recent, but says nothing of what follows.
         const Index cat = popular_category(rng);
         const Index n = session_length(o_.noise_mean);
-        for (Index s = 0; s < n && pos < length; ++s) emit(item_in_category(cat, rng), true);
+        for (Index s = 0; s < n && pos < length; ++s) emit(item_in_category(cat, rng), -1);
       } else {
         for (std::size_t k = 0; k < num_interests; ++k) {
           active_weight[k] = interests[k].active ? interests[k].weight : 0.0;
@@ -414,7 +425,7 @@ class SyntheticLogGenerator {
         const Index n = session_length(o_.session_mean);
         for (Index s = 0; s < n && pos < length; ++s) {
           if (s > 0 && rng.bernoulli(o_.distraction)) {
-            emit(item_in_category(popular_category(rng), rng), true);
+            emit(item_in_category(popular_category(rng), rng), -1);
             continue;
           }
           const double r = rng.uniform();
@@ -430,7 +441,7 @@ class SyntheticLogGenerator {
             item = item_in_category(cat, rng);
           }
           in.clicks.push_back(pos);
-          emit(item, false);
+          emit(item, in.id);
         }
       }
       time = std::min(time_limit, time + static_cast<std::int64_t>(rng.exponential(session_gap) + (tmall ? 0.0 : 60.0)));

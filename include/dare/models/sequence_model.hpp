@@ -623,6 +623,17 @@ class SequenceModel {
     score_candidates(hist_item, hist_cat, len, cand_item, cand_cat, m, prob, *serve_);
   }
 
+  /// The row of `id` in `field` as role R embeds it (the table row, projections applied):
+  /// what the tables learned, for analyses (analysis/retrieval.hpp's learned correlation).
+  template <Role R>
+  void embedding(int field, Id id, Scalar* out) const {
+    check_field(field);
+    check_id(field_rows(field), id, field_name(field), 0);
+    embed<R>(field, id, out);
+  }
+  /// The attention logit's scorer (its scales, for a dot-product scorer).
+  const ScorerImpl& scorer() const noexcept { return scorer_; }
+
   /// Number of positions the main attention keeps (K, or L for full attention).
   Index selected_count() const noexcept { return Selector::kAllPositions ? config_.max_len : config_.top_k; }
   /// Positions (window indices) and weights the selector kept for sample `s` of the last
