@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
                "retrieval quality and representation discriminability"};
   app.require_subcommand(1);
   // Each add_* registers one subcommand, which runs from its callback during parse.
+  dare_analyze::add_discriminability(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

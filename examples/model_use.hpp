@@ -43,6 +43,10 @@ class LoadedModel {
   /// The model's predict().
   virtual void predict(const dare::SequenceBatch& batch, float* prob) = 0;
   virtual dare::nn::InferenceStats inference_stats() const = 0;
+  /// The model's predict(), keeping each sample's main head input (before its BatchNorm):
+  /// head_width() values per sample appended to `rows` (dare_analyze discriminability).
+  virtual void predict_head_input(const dare::SequenceBatch& batch, float* prob, std::vector<float>& rows) = 0;
+  virtual dare::Index head_width() const = 0;
 };
 
 /// Loads the model file `path` (described by `info`) into a model of its kind (dare, twin,

@@ -11,4 +11,8 @@ namespace dare_analyze {
 // Each subcommand file defines its add_* function; dare_analyze.cpp calls them in the order
 // the paper's analyses come.
 
+/// `discriminability`: k-means on the head inputs of the test samples, MI with the labels
+/// per k (examples/analyze/discriminability.cpp).
+void add_discriminability(CLI::App& app);
+
 }  // namespace dare_analyze

@@ -17,6 +17,12 @@ class Loaded final : public LoadedModel {
   }
   void predict(const dare::SequenceBatch& batch, float* prob) override { model_.predict(batch, prob); }
   dare::nn::InferenceStats inference_stats() const override { return model_.inference_stats(); }
+  void predict_head_input(const dare::SequenceBatch& batch, float* prob, std::vector<float>& rows) override {
+    model_.predict(batch, prob);
+    const auto& x = model_.head_input();  // one column per sample, so the samples' rows back to back
+    rows.insert(rows.end(), x.data(), x.data() + x.size());
+  }
+  dare::Index head_width() const override { return model_.feature_width(); }
   dare::Index max_len() const { return model_.config().max_len; }
 
  private:
