@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -44,12 +45,14 @@ struct DiscriminabilityArgs {
   int threads = 2;
   std::string out;
   std::string head_inputs_out;
+  bool standardize = false;
   bool quiet = false;
 };
 
 /// One model file's figures.
 struct ModelFigures {
   std::string path, kind, seed;
+  bool standardized = false;
   dare::Index samples = 0, head_width = 0;
   double test_auc = 0.0;
   std::vector<dare::DiscriminabilityPoint> points;
@@ -74,6 +77,7 @@ ModelFigures analyse_model(const DiscriminabilityArgs& a, const std::string& pat
   ModelFigures f;
   f.path = path;
   f.kind = info.kind();
+  f.standardized = a.standardize;
   f.seed = info.find("train.seed") != nullptr ? info.get("train.seed") : "";
   dare_tools::IdTranslation translate(info, data);
   std::unique_ptr<dare_tools::LoadedModel> model;
@@ -116,6 +120,7 @@ ModelFigures analyse_model(const DiscriminabilityArgs& a, const std::string& pat
   f.samples = n;
   f.test_auc = dare::Metrics::auc(prob, labels);
 
+  if (a.standardize) dare::standardize_columns(rows.data(), n, f.head_width);
   dare::DiscriminabilityOptions o;
   o.ks.assign(a.ks.begin(), a.ks.end());
   o.kmeans.seed = a.seed;
@@ -156,7 +161,7 @@ std::string head_inputs_path(const std::string& dir, const std::string& path) {
 std::string figures_csv(const std::vector<ModelFigures>& all) {
   std::ostringstream os;
   os.precision(9);
-  os << "model_file,kind,train_seed,samples,head_width,test_auc,k,clusters,mutual_information_nats,"
+  os << "model_file,kind,train_seed,standardized,samples,head_width,test_auc,k,clusters,mutual_information_nats,"
         "normalized_mi,label_entropy_nats,chance_mi_nats,kmeans_objective,kmeans_iterations,kmeans_converged,"
         "kmeans_seconds\n";
   for (const ModelFigures& f : all) {
@@ -168,7 +173,7 @@ std::string figures_csv(const std::vector<ModelFigures>& all) {
         for (const char ch : path) q += ch == '"' ? std::string("\"\"") : std::string(1, ch);
         path = q + "\"";
       }
-      os << path << ',' << f.kind << ',' << f.seed << ',' << f.samples << ',' << f.head_width << ',' << f.test_auc
+      os << path << ',' << f.kind << ',' << f.seed << ',' << (f.standardized ? 1 : 0) << ',' << f.samples << ',' << f.head_width << ',' << f.test_auc
          << ',' << p.k << ',' << p.clusters << ',' << p.info.mutual_information << ',' << p.info.normalized << ','
          << p.info.label_entropy << ',' << dare::chance_mutual_information(p.clusters, f.samples) << ','
          << p.objective << ',' << p.iterations << ',' << (p.converged ? 1 : 0) << ',' << p.seconds << '\n';
@@ -180,7 +185,8 @@ std::string figures_csv(const std::vector<ModelFigures>& all) {
 /// MI per k, one column per model file; then, for kinds given more than once, the mean and
 /// sample standard deviation over their files.
 void print_summary(const std::vector<ModelFigures>& all, const std::vector<long long>& ks) {
-  std::printf("\nmutual information between k-means clusters of the head input and the label (nats)\n");
+  std::printf("\nmutual information between k-means clusters of the head input%s and the label (nats)\n",
+              !all.empty() && all[0].standardized ? " (standardised)" : "");
   std::printf("%6s", "k");
   for (const ModelFigures& f : all) std::printf(" %14s", (f.kind + (f.seed.empty() ? "" : "/s" + f.seed)).c_str());
   std::printf("\n");
@@ -266,9 +272,11 @@ void run_discriminability(const DiscriminabilityArgs& a) {
       f.labels = {};
     }
     const std::string* run_auc = info.find("train.test_auc");
+    char recorded[32] = "not recorded";
+    if (run_auc != nullptr) std::snprintf(recorded, sizeof recorded, "%.5f", std::strtod(run_auc->c_str(), nullptr));
     std::printf("%s: %s model, %lld test samples, head input %lld wide; test AUC %.5f (its training run: %s)\n",
                 path.c_str(), f.kind.c_str(), static_cast<long long>(f.samples), static_cast<long long>(f.head_width),
-                f.test_auc, run_auc != nullptr ? run_auc->substr(0, 7).c_str() : "not recorded");
+                f.test_auc, recorded);
     if (!a.quiet) {
       for (const auto& p : f.points) {
         std::printf("  k %5lld: MI %.5f nats (normalised %.4f, chance %.5f), k-means %lld iterations%s, %.1f s\n",
@@ -312,7 +320,10 @@ void add_discriminability(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--out", a->out, "write the figures as CSV to this file (one row per model file and k)");
   sub->add_option("--head-inputs-out", a->head_inputs_out,
-                  "also write each model's head inputs to DIR/<model file name>.csv (label, then the values)");
+                  "also write the rows clustered (each model's head inputs, standardised with --standardize) to DIR/<model file name>.csv: label, then the values");
+  sub->add_flag("--standardize", a->standardize,
+                "give every head-input coordinate mean 0 and variance 1 over the test samples before k-means "
+                "(as the head's BatchNorm does; raw, the v*u block barely counts in the distances)");
   sub->add_flag("--quiet", a->quiet, "only the summary");
   sub->callback([a] { run_discriminability(*a); });
 }

@@ -22,9 +22,15 @@
 // k and N, never a figure against 0. chance_mutual_information() gives that offset.
 // Clustering. dare::KMeans (data/clustering.hpp: Lloyd's with k-means++ seeding, one seed,
 // one run) on the rows as they are, before the head's BatchNorm, as the reference clusters
-// them; the reference uses scikit-learn's MiniBatchKMeans instead, which reaches a higher
-// objective (Lloyd's on the full data is the better-kept algorithm; bench/cluster_cost.cpp
-// checks dare::KMeans against faiss::Clustering at these sizes). The k values are
+// them. Raw, the squared distances are dominated by the widest coordinates: the v ⊙ u block
+// (products of two small embeddings) holds about 0.5% of the head input's total variance for
+// DARE and TWIN on the built-in synthetic log (v holds ~75%), so raw k-means all but ignores
+// it; standardize_columns() gives every coordinate unit variance
+// first (what the head's BatchNorm does before its learned scale), and the analysis reports
+// either (dare_analyze discriminability --standardize). The reference uses scikit-learn's
+// MiniBatchKMeans (Lloyd's steps on random mini-batches, an approximation of the full
+// steps made here; bench/cluster_cost.cpp checks dare::KMeans against faiss::Clustering at
+// these sizes). The k values are
 // independent fits, run on `threads` workers, largest k first (a fit costs O(N k dim) per
 // iteration, so the largest ones dominate and should start first).
 #pragma once
@@ -109,6 +115,34 @@ inline ClusterLabelInformation cluster_label_information(ConstSpan<std::int32_t>
 inline double chance_mutual_information(Index k, Index n) {
   DARE_CHECK_ARG(k >= 1 && n >= 1, "chance_mutual_information: needs k >= 1 and n >= 1, got ", k, " and ", n);
   return static_cast<double>(k - 1) / (2.0 * static_cast<double>(n));
+}
+
+/// Scales every column of the n x dim rows (row-major) to mean 0 and variance 1 over the
+/// rows (a constant column becomes 0), so that no coordinate dominates the k-means distances
+/// by its scale alone; the head's BatchNorm does the same before its learned scale and shift
+/// (the header note says why the figures are reported both ways).
+template <class Scalar>
+void standardize_columns(Scalar* rows, Index n, Index dim) {
+  DARE_CHECK_ARG(n >= 1 && dim >= 1, "standardize_columns: needs n >= 1 and dim >= 1, got ", n, " and ", dim);
+  std::vector<double> mean(static_cast<std::size_t>(dim), 0.0), sq(static_cast<std::size_t>(dim), 0.0);
+  for (Index i = 0; i < n; ++i) {
+    for (Index j = 0; j < dim; ++j) mean[static_cast<std::size_t>(j)] += static_cast<double>(rows[i * dim + j]);
+  }
+  for (double& m : mean) m /= static_cast<double>(n);
+  for (Index i = 0; i < n; ++i) {
+    for (Index j = 0; j < dim; ++j) {
+      const double t = static_cast<double>(rows[i * dim + j]) - mean[static_cast<std::size_t>(j)];
+      sq[static_cast<std::size_t>(j)] += t * t;
+    }
+  }
+  for (Index j = 0; j < dim; ++j) {
+    const double var = sq[static_cast<std::size_t>(j)] / static_cast<double>(n);
+    const double scale = var > 0.0 ? 1.0 / std::sqrt(var) : 0.0;
+    for (Index i = 0; i < n; ++i) {
+      rows[i * dim + j] =
+          static_cast<Scalar>((static_cast<double>(rows[i * dim + j]) - mean[static_cast<std::size_t>(j)]) * scale);
+    }
+  }
 }
 
 /// Knobs of discriminability().
