@@ -53,6 +53,9 @@ struct DiscriminabilityArgs {
 struct ModelFigures {
   std::string path, kind, seed;
   bool standardized = false;
+  /// Ids of the input the model's vocabulary lacks (examples/model_use.hpp), when translated.
+  bool translated = false;
+  dare_tools::UnknownIds unknown;
   dare::Index samples = 0, head_width = 0;
   double test_auc = 0.0;
   std::vector<dare::DiscriminabilityPoint> points;
@@ -117,6 +120,8 @@ ModelFigures analyse_model(const DiscriminabilityArgs& a, const std::string& pat
     for (dare::Index i = 0; i < count; ++i) y[i] = batch.label[static_cast<std::size_t>(i)] > 0.5f ? 1 : 0;
     model->predict_head_input(dare::sequence_batch(batch, y), prob.data() + begin, rows);
   }
+  f.translated = !translate.identity();
+  f.unknown = translate.unknown();
   f.samples = n;
   f.test_auc = dare::Metrics::auc(prob, labels);
 
@@ -277,6 +282,11 @@ void run_discriminability(const DiscriminabilityArgs& a) {
     std::printf("%s: %s model, %lld test samples, head input %lld wide; test AUC %.5f (its training run: %s)\n",
                 path.c_str(), f.kind.c_str(), static_cast<long long>(f.samples), static_cast<long long>(f.head_width),
                 f.test_auc, recorded);
+    if (f.translated) {
+      std::printf("  ids translated through the model's vocabulary; unknown (mapped to the padding row): %lld history "
+                  "items, %lld target items, %lld categories\n",
+                  f.unknown.history_items, f.unknown.target_items, f.unknown.categories);
+    }
     if (!a.quiet) {
       for (const auto& p : f.points) {
         std::printf("  k %5lld: MI %.5f nats (normalised %.4f, chance %.5f), k-means %lld iterations%s, %.1f s\n",
