@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   dare_analyze::add_convergence(app);
   dare_analyze::add_conflict(app);
   dare_analyze::add_retrieval(app);
+  dare_analyze::add_discriminability(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -52,6 +52,10 @@ class LoadedModel {
   /// for a model without one (DIN's logit is an MLP).
   virtual bool correlation(dare::Id target_cat, const dare::Id* cats, const dare::Id* times, dare::Index n,
                            float* out) const = 0;
+  /// The model's predict(), keeping each sample's main head input (before its BatchNorm):
+  /// head_width() values per sample appended to `rows` (dare_analyze discriminability).
+  virtual void predict_head_input(const dare::SequenceBatch& batch, float* prob, std::vector<float>& rows) = 0;
+  virtual dare::Index head_width() const = 0;
 };
 
 /// Loads the model file `path` (described by `info`) into a model of its kind (dare, twin,

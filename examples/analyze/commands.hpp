@@ -19,5 +19,8 @@ void add_convergence(CLI::App& app);
 void add_conflict(CLI::App& app);
 /// `retrieval`: NDCG of each model's search against the MI and the generator's truths (retrieval.cpp).
 void add_retrieval(CLI::App& app);
+/// `discriminability`: k-means on the head inputs of the test samples, MI with the labels
+/// per k (examples/analyze/discriminability.cpp).
+void add_discriminability(CLI::App& app);
 
 }  // namespace dare_analyze

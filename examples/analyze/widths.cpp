@@ -11,8 +11,7 @@
 // best kept (dare::TopK). Its time is measured here, on this machine, as the median over
 // repetitions of one target against a history read from memory (cold: histories rotate
 // through a 256 MiB pool, as a server meets one user after another) and against one history
-// that stays in cache (hot). The training runs are dare_train's (training.hpp): DARE A/R with
-// seed s here equals `dare_train --model dare --att-dim A --repr-dim R --seed s`.
+// that stays in cache (hot). The training runs are dare_train's (training.hpp).
 #include <algorithm>
 #include <chrono>
 #include <cmath>

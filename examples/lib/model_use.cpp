@@ -58,6 +58,12 @@ class Loaded final : public LoadedModel {
       return false;
     }
   }
+  void predict_head_input(const dare::SequenceBatch& batch, float* prob, std::vector<float>& rows) override {
+    model_.predict(batch, prob);
+    const auto& x = model_.head_input();  // one column per sample, so the samples' rows back to back
+    rows.insert(rows.end(), x.data(), x.data() + x.size());
+  }
+  dare::Index head_width() const override { return model_.feature_width(); }
   dare::Index max_len() const { return model_.config().max_len; }
 
  private:
