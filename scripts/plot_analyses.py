@@ -3,6 +3,12 @@
 
     scripts/plot_analyses.py widths WIDTHS.csv --png docs/analysis_widths.png
     scripts/plot_analyses.py convergence CONVERGENCE.csv --png docs/analysis_convergence.png
+    scripts/plot_analyses.py conflict STEPS.csv... --png docs/gradient_conflict.png
+    scripts/plot_analyses.py retrieval --ndcg NDCG.csv... --maps MAPS.csv --out-dir docs
+    scripts/plot_analyses.py discriminability MI.csv... --png docs/discriminability.png
+
+The last three are scripts/plot_conflict.py, plot_retrieval.py and plot_discriminability.py
+(each also runs alone; --help gives its options).
 
 widths: test AUC (mean and sample sd over seeds) against the attention width, DARE and TWIN,
 beside the measured search time per target at each history length of the CSV.
@@ -94,8 +100,17 @@ def plot_convergence(rows, png, plt):
 
 
 def main():
+    # The analyses with a script of their own: hand it the remaining arguments.
+    if len(sys.argv) > 1 and sys.argv[1] in ("conflict", "retrieval", "discriminability"):
+        import importlib
+        import os
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        module = importlib.import_module("plot_" + sys.argv[1])
+        sys.argv = [f"plot_analyses.py {sys.argv[1]}"] + sys.argv[2:]
+        module.main()
+        return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("analysis", choices=["widths", "convergence"])
+    parser.add_argument("analysis", choices=["widths", "convergence", "conflict", "retrieval", "discriminability"])
     parser.add_argument("csv")
     parser.add_argument("--png", required=True)
     args = parser.parse_args()

@@ -149,6 +149,41 @@ ModelResult score_model(dare_tools::LoadedModel& model, const dare::Dataset& dat
   return r;
 }
 
+// Two rules beside the models, to read their NDCG against: the `top` most recent behaviours
+// (what a search dominated by its time term keeps), and the target's category first, most
+// recent first, then the rest by recency (TWIN's hard search, filled up to `top`).
+enum class Rule { Recent, SameCategory };
+
+ModelResult score_rule(Rule rule, const dare::Dataset& data, const TruthGains& gains, dare::Index top) {
+  ModelResult r;
+  r.kind = rule == Rule::Recent ? "recent" : "same-cat";
+  r.file = rule == Rule::Recent ? "rule:most-recent" : "rule:target-category-then-most-recent";  // no commas: a CSV field
+  r.has_search = true;
+  r.curve.assign(kTruths * kRetrievals, dare::NdcgCurve(top));
+  const auto test = data.test();
+  const dare::Index L = data.max_len();
+  std::vector<double> score(static_cast<std::size_t>(L));
+  std::vector<std::uint8_t> valid(score.size());
+  dare::Batch batch;
+  for (dare::Index i = 0; i < test.size(); ++i) {
+    dare::fill_batch(data, test.data() + i, nullptr, 1, batch);
+    for (dare::Index j = 0; j < L; ++j) {
+      const bool same = batch.hist_cat_row(0)[j] == test[i].cat;
+      score[static_cast<std::size_t>(j)] = static_cast<double>(j) + (rule == Rule::SameCategory && same ? L : 0);
+      valid[static_cast<std::size_t>(j)] = batch.hist_item_row(0)[j] != 0;
+    }
+    const std::vector<dare::Index> rank = dare::top_positions(score.data(), valid.data(), L, top);
+    const dare::ConstSpan<dare::Index> ranked(rank.data(), static_cast<dare::Index>(rank.size()));
+    for (int t = 0; t < kTruths; ++t) {
+      if (!gains.use[t][static_cast<std::size_t>(i)]) continue;
+      const dare::ConstSpan<double> g(gains.row(t, i), L);
+      r.at(t, kSearch).add(g, ranked, top);
+      r.at(t, kCorrelation).add(g, ranked, top);
+    }
+  }
+  return r;
+}
+
 std::string number(double x) {
   if (std::isnan(x)) return "";
   char buf[32];
@@ -228,6 +263,9 @@ void run(const RetrievalArgs& a) {
     results.push_back(std::move(res));
   }
 
+  results.push_back(score_rule(Rule::Recent, data, gains, a.top));
+  results.push_back(score_rule(Rule::SameCategory, data, gains, a.top));
+
   const int truths = synthetic ? kTruths : 1;
   std::printf("NDCG@%lld of each model's retrieval against each truth's top %lld (correlation: the category and time "
               "attention rows; search: the model's own top K)\n",
@@ -253,7 +291,9 @@ void run(const RetrievalArgs& a) {
   for (int t = 0; t < truths; ++t) {
     std::printf(" %s %lld", kTruthName[t], results.empty() ? 0LL : results.front().at(t, kSearch).samples());
   }
-  std::printf("\n* no learned correlation (DIN's logit is an MLP): ranked by the model's search logits, as the reference does\n");
+  std::printf("\n* no learned correlation (DIN's logit is an MLP): ranked by the model's search logits, as the reference does\n"
+              "recent, same-cat: rules, not models (the %lld most recent behaviours; the target's category first)\n",
+              static_cast<long long>(a.top));
 
   if (!a.out.empty()) {
     std::ostringstream csv;

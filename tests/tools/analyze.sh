@@ -51,6 +51,37 @@ history=$(grep -o '"val_auc": [0-9.e+-]*' dare.json | awk '{ printf "%.7g ", $2 
 analyzed=$(csv_column convergence.csv dare val_auc | awk '{ printf "%.7g ", $1 }')
 [ "$history" = "$analyzed" ] || fail "convergence: DARE's validation AUCs ($analyzed) differ from dare_train's ($history)"
 
+# conflict: one row per training step in --steps-out, its role split per row in --out.
+expect 0 "steps with a negative mean cosine" "conflict" -- "$ANALYZE" conflict --input data.dare --max-steps 6 \
+  --quiet --out conflict_rows.csv --steps-out conflict_steps.csv
+[ "$(awk -F, 'NR > 1 { print $1 }' conflict_steps.csv | tr '\n' ' ')" = "1 2 3 4 5 6 " ] ||
+  fail "conflict: --steps-out does not hold steps 1 to 6"
+awk -F, 'NR > 1 && !($4 >= -1.000001 && $4 <= 1.000001) { bad = 1 } END { exit bad || NR < 2 }' conflict_rows.csv ||
+  fail "conflict: a cosine in --out is outside [-1, 1], or --out is empty"
+
+# retrieval: a DARE and a DIN model file against the MI truth and the generator's (the log's
+# seed, 4); every NDCG is in [0, 1] and there is one curve per model, truth and retrieval.
+for model in dare din; do
+  expect 0 "test AUC" "dare_train --checkpoint $model" -- "$TRAIN" --input data.dare --model "$model" "${short[@]}" \
+    --quiet --checkpoint "$model.model"
+done
+expect 0 "NDCG@20" "retrieval" -- "$ANALYZE" retrieval --input data.dare --model-file dare.model \
+  --model-file din.model --synthetic-seed 4 --max-thin-cells 200 --min-target-samples 1 --quiet --out retrieval.csv
+awk -F, 'NR > 1 && !($6 >= 0 && $6 <= 1.000001) { bad = 1 } END { exit bad || NR < 2 }' retrieval.csv ||
+  fail "retrieval: an NDCG in --out is outside [0, 1], or --out is empty"
+expect 1 "the input is not that generator's log" "retrieval, the generator's truth of another seed" -- "$ANALYZE" retrieval --input data.dare \
+  --model-file dare.model --synthetic-seed 5 --quiet
+
+# discriminability: MI between k-means clusters of the head inputs and the labels, between 0
+# and the labels' entropy, and the test AUC of the pass equal to the model file's.
+expect 0 "mutual information" "discriminability" -- "$ANALYZE" discriminability --input data.dare \
+  --model-file dare.model --k 2,5 --quiet --out discriminability.csv
+awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+  { mi = $col["mutual_information_nats"]; h = $col["label_entropy_nats"]; n++
+    if (!(mi >= 0 && mi <= h + 1e-9)) bad = 1 }
+  END { exit bad || n != 2 }' discriminability.csv ||
+  fail "discriminability: not one row per k with 0 <= MI <= H(label)"
+
 # Bad options and inputs.
 expect 2 "--widths: must be a whole number from 1 to 512, got '0'" "widths 0" -- \
   "$ANALYZE" widths --input data.dare --widths 8,0
