@@ -10,8 +10,10 @@
 The last three are scripts/plot_conflict.py, plot_retrieval.py and plot_discriminability.py
 (each also runs alone; --help gives its options).
 
-widths: test AUC (mean and sample sd over seeds) against the attention width, DARE and TWIN,
-beside the measured search time per target at each history length of the CSV.
+widths: test AUC (mean and sample sd over seeds) against the attention width, DARE and TWIN;
+the measured search time per target at each history length of the CSV; and test AUC against
+the cold search time at the shortest and the longest length (each point labelled with its
+width).
 convergence: mean validation AUC against training step, DARE and TWIN, the seeds' range
 shaded.
 
@@ -47,7 +49,7 @@ def plot_widths(rows, png, plt):
                 search[(width, column)] = float(value)
         if r["model"] != "search":
             auc[(r["model"], width)].append(float(r["test_auc"]))
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, ((left, right), (low_left, low_right)) = plt.subplots(2, 2, figsize=(11, 8.4))
     for model in ("dare", "twin"):
         widths = sorted(w for (m, w) in auc if m == model)
         if not widths:
@@ -75,6 +77,27 @@ def plot_widths(rows, png, plt):
     right.set_title("search cost (dot products + top 20)")
     right.grid(alpha=0.3, which="both")
     right.legend(fontsize=8)
+    # What a user reads to pick A: accuracy against the search time each width costs.
+    cold = [c for c in columns if "_cold_" in c]
+    for ax, column in zip((low_left, low_right), (cold[0], cold[-1]) if cold else ()):
+        length = column.rsplit("_L", 1)[1]
+        for model in ("dare", "twin"):
+            widths = sorted(w for (m, w) in auc if m == model and (w, column) in search)
+            if not widths:
+                continue
+            xs = [search[(w, column)] for w in widths]
+            stats = [mean_sd(auc[(model, w)]) for w in widths]
+            ax.errorbar(xs, [m for m, _ in stats], yerr=[s for _, s in stats], marker="o", capsize=3,
+                        color=COLORS[model], label=LABELS[model])
+            for x, (m, _), w in zip(xs, stats, widths):
+                ax.annotate(str(w), (x, m), textcoords="offset points", xytext=(4, -10), fontsize=8,
+                            color=COLORS[model])
+        ax.set_xscale("log")
+        ax.set_xlabel(f"search time per target, L = {length}, cold (µs)")
+        ax.set_ylabel("test AUC")
+        ax.set_title(f"accuracy against search cost, L = {length} (labels: width)")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend()
     fig.tight_layout()
     fig.savefig(png, dpi=110)
 
