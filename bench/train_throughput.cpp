@@ -1,9 +1,11 @@
 // train_throughput — training samples/s of the model zoo at the reference settings (L = 200,
-// K = 20, batch 2048): Dare<float,16,16> and Twin<float,16> with 1 and 2 threads, the other
-// Table 1 models with 2; peak memory; and the serving latency of one user against 1,000
-// candidates for each model.
+// K = 20, batch 2048): first the per-stage breakdown of DARE's step (1 and 2 threads, the
+// built-in log's tables and Taobao-size ones under dense and lazy Adam, and TWIN), each stage
+// against its floor at this machine's measured GEMM rate and bandwidth; then Dare<float,16,16>
+// and Twin<float,16> with 1 and 2 threads, the other Table 1 models with 2; peak memory; and
+// the serving latency of one user against 1,000 candidates for each model.
 //
-//   train_throughput [--users N] [--steps S] [--seed S]
+//   train_throughput [--users N] [--steps S] [--seed S] [--items N --cats N] [--breakdown-only]
 //
 // The data is the synthetic Taobao-format log, run through the real preprocessing protocol
 // into a dataset file in a temporary directory; batches come from the training split in
@@ -15,6 +17,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -79,6 +82,135 @@ void train_case(const char* name, const dare::Dataset& data, int threads, int st
               quantile(rates, 0.25), quantile(rates, 0.75), quantile(rates, 0.5) / 7300.0);
 }
 
+// The machine's limits the breakdown's floors use: one core's multiply-add rate in an Eigen
+// float GEMM of the heads' shape, and the read bandwidth over 256 MiB.
+struct MachineRates {
+  double flops_per_s = 0;
+  double bytes_per_s = 0;
+};
+
+MachineRates measure_rates() {
+  MachineRates r;
+  Eigen::MatrixXf a = Eigen::MatrixXf::Random(2048, 144), b = Eigen::MatrixXf::Random(144, 200), c(2048, 200);
+  std::vector<double> t;
+  for (int i = 0; i < 15; ++i) {
+    const auto t0 = Clock::now();
+    c.noalias() = a * b;
+    t.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  r.flops_per_s = 2.0 * 2048 * 144 * 200 / quantile(t, 0.5);
+  // Three streams at once, as the optimizer reads value, m and v: one stream alone leaves
+  // the core's memory parallelism unused and reads at about half the rate.
+  const Eigen::Index n = Eigen::Index(24) << 20;
+  Eigen::VectorXf x = Eigen::VectorXf::Ones(n), y = Eigen::VectorXf::Ones(n), z = Eigen::VectorXf::Ones(n);
+  t.clear();
+  float sink = 0;
+  for (int i = 0; i < 5; ++i) {
+    const auto t0 = Clock::now();
+    sink += (x + y + z).sum();  // vectorised: the loads, not the additions' latency, set the pace
+    t.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  r.bytes_per_s = 3.0 * static_cast<double>(n) * sizeof(float) / quantile(t, 0.5);
+  volatile float keep = sink;  // the sums must happen
+  (void)keep;
+  return r;
+}
+
+// Where a training step's time goes (SequenceModel::set_stage_profile), per sample, against
+// each stage's floor: its arithmetic at the measured GEMM rate or its bytes at the measured
+// bandwidth (a bound no code reaches, to say how far each stage is from the machine's limit).
+// `items`/`cats` > 0 size the tables as a real log's (the data's ids stay in range), which
+// changes what the optimizer streams under dense Adam.
+template <class Model>
+void breakdown_case(const char* name, const dare::Dataset& data, int threads, int steps, dare::Index items,
+                    dare::Index cats, dare::AdamMode mode, const MachineRates& rates) {
+  dare::ScopedFlushDenormals ftz(true);
+  dare::ModelConfig c = dare::model_config_for(data, 16, 16);
+  c.top_k = 20;
+  if (items > 0) c.num_items = std::max(items, c.num_items);
+  if (cats > 0) c.num_cats = std::max(cats, c.num_cats);
+  Model model(c);
+  model.set_threads(threads);
+  dare::OptimizerConfig opt;
+  opt.embedding_mode = mode;
+  model.configure_optimizer(opt);
+  const dare::Index B = 2048;
+  const auto train = data.train();
+  dare::Batch batch;
+  std::vector<int> labels;
+  double wall = 0;
+  dare::Index gathers = 0;  // samples whose window differs from the previous sample's
+  const int warmup = 3;
+  for (int step = 0; step < warmup + steps; ++step) {
+    if (step == warmup) model.set_stage_profile(true);
+    const dare::Index begin = (step * B) % std::max<dare::Index>(1, train.size() - B);
+    dare::fill_batch(data, train.data() + begin, nullptr, B, batch);
+    // A worker reuses the rows it gathered while the window stays the same (a positive and
+    // its negatives share one), so the gather's bytes are per distinct window.
+    for (dare::Index i = 0; step >= warmup && i < B; ++i) {
+      gathers += i == 0 || !std::equal(batch.hist_item_row(i), batch.hist_item_row(i) + c.max_len, batch.hist_item_row(i - 1));
+    }
+    const auto t0 = Clock::now();
+    model.forward_backward(view(batch, labels));
+    model.step();
+    if (step >= warmup) wall += std::chrono::duration<double>(Clock::now() - t0).count();
+  }
+  const dare::StageProfile p = model.stage_profile();
+  const double samples = static_cast<double>(B) * steps;
+
+  // Floors per sample. L positions, K kept, A attention and V value floats per position.
+  const double L = static_cast<double>(c.max_len), K = static_cast<double>(c.top_k);
+  const double A2 = 2.0 * static_cast<double>(model.att_dim()), V = static_cast<double>(model.value_width());
+  double head_flops = 0;  // forward 2·in·out, backward 4·in·out per weight matrix, both heads
+  for (auto* w : model.head_parameters()) {
+    if (w->value.rows() > 1 && w->value.cols() > 1) head_flops += 6.0 * static_cast<double>(w->value.size());
+  }
+  double table_bytes = 0;  // what dense Adam streams each step: value and two moments, read and written
+  model.for_each_table([&](auto& table, const auto&, const std::string&) {
+    table_bytes += 6.0 * 4.0 * static_cast<double>(table.rows()) * static_cast<double>(table.dim());
+  });
+  const double flop_us = 1e6 / rates.flops_per_s, byte_us = 1e6 / rates.bytes_per_s;
+  struct Row {
+    dare::Stage stage;
+    double floor_us;
+    const char* bound;
+  };
+  const double window_bytes = L * (A2 + V) * 4 * static_cast<double>(gathers) / samples;  // per sample
+  const Row rows[] = {
+      {dare::Stage::Gather, window_bytes * byte_us, "distinct windows' rows at bandwidth"},
+      {dare::Stage::Search, 2 * L * A2 * flop_us, "L dot products"},
+      {dare::Stage::Attention, 2 * (K + L) * V * flop_us, "main (K) and auxiliary (L) sums"},
+      {dare::Stage::Heads, head_flops * flop_us, "both heads' GEMMs, fwd + bwd"},
+      {dare::Stage::BackGather, window_bytes * byte_us, "the rows again"},
+      {dare::Stage::BackAttention, 4 * (K + L) * V * flop_us, "the sums' backward"},
+      {dare::Stage::BackSearch, 4 * L * A2 * flop_us, "dq and dkeys"},
+      {dare::Stage::BackValues, (L + 1) * V * 4 * byte_us, "value gradients written"},
+      {dare::Stage::Merge, 0, "-"},
+      {dare::Stage::Optimizer, (mode == dare::AdamMode::Dense ? table_bytes / static_cast<double>(B) : 0) * byte_us,
+       mode == dare::AdamMode::Dense ? "every row's value and moments" : "(touched rows: in gather's bytes)"},
+  };
+  std::printf("\n%s, %d thread%s, %lld items, %lld categories, %s Adam: %.1f us/sample wall (%.0f samples/s)\n", name,
+              threads, threads > 1 ? "s" : "", static_cast<long long>(c.num_items), static_cast<long long>(c.num_cats),
+              mode == dare::AdamMode::Dense ? "dense" : "lazy", 1e6 * wall / samples, samples / wall);
+  std::printf("  %-16s %12s %8s %11s %8s  %s\n", "stage", "core-us/smp", "of step", "floor us", "x floor", "floor: what bounds it");
+  double accounted = 0;
+  for (const Row& r : rows) {
+    const double us = 1e6 * p[r.stage] / samples;
+    // A worker stage's core time spreads over the threads; a batch stage runs on one.
+    const bool per_sample = r.stage != dare::Stage::Heads && r.stage != dare::Stage::Merge && r.stage != dare::Stage::Optimizer;
+    const double wall_us = per_sample ? us / threads : us;
+    accounted += wall_us;
+    char ratio[16] = "-";
+    if (r.floor_us > 0) std::snprintf(ratio, sizeof ratio, "%.1fx", us / r.floor_us);
+    std::printf("  %-16s %12.2f %7.0f%% %11.3f %8s  %s\n", dare::stage_name(r.stage), us,
+                100 * wall_us / (1e6 * wall / samples), r.floor_us, ratio, r.bound);
+  }
+  std::printf("  %-16s %12s %7.0f%%  (the rest: batch set-up, thread start and imbalance)\n", "accounted", "",
+              100 * accounted / (1e6 * wall / samples));
+  std::printf("  (core-us: the workers' time summed, per sample; of step: its share of the wall time; x floor\n"
+              "   below 1: faster than the probe's read rate, which a read-and-write stream can beat)\n");
+}
+
 template <class Model>
 void serve_case(const char* name, const dare::Dataset& data, int att_dim, int repeats) {
   const dare::ModelConfig c = dare::model_config_for(data, att_dim, 16);
@@ -115,10 +247,16 @@ int main(int argc, char** argv) {
   int users = 3000;
   int steps = 20;
   std::uint64_t seed = 1;
+  // Taobao's table sizes: items after the reference's preprocessing, UserBehavior.csv's categories.
+  long long items = 4068791, cats = 9439;
+  bool breakdown_only = false;
   CLI::App app{"Training throughput and serving latency of the model zoo (DARE, TWIN and the Table 1 baselines)"};
   app.add_option("--users", users, "synthetic users")->capture_default_str();
   app.add_option("--steps", steps, "timed steps per case")->capture_default_str();
   app.add_option("--seed", seed, "data seed")->capture_default_str();
+  app.add_option("--items", items, "item rows of the breakdown's real-size tables (Taobao: 4,068,791)")->capture_default_str();
+  app.add_option("--cats", cats, "category rows of the breakdown's real-size tables (Taobao: 9,439)")->capture_default_str();
+  app.add_flag("--breakdown-only", breakdown_only, "only the per-stage breakdown (no zoo table, no serving)");
   CLI11_PARSE(app, argc, argv);
 
   const auto dir = std::filesystem::temp_directory_path() / ("dare_bench_" + std::to_string(::getpid()));
@@ -138,7 +276,23 @@ int main(int argc, char** argv) {
                 static_cast<long long>(data.train().size()),
                 static_cast<double>(summary.rows_read) / 1e6 / summary.seconds);
 
-    std::printf("training, L = 200, K = 20, batch 2048 (median and IQR of %d steps; vs 7,300/s PyTorch on H100)\n", steps);
+    const MachineRates rates = measure_rates();
+    std::printf("per-stage breakdown (%d steps; floors at %.1f GFLOP/s, one core's Eigen GEMM, and %.1f GB/s read)\n",
+                steps, rates.flops_per_s / 1e9, rates.bytes_per_s / 1e9);
+    for (int threads : {1, 2}) {
+      breakdown_case<dare::Dare<float, 16, 16>>("Dare<float,16,16>", data, threads, steps, 0, 0, dare::AdamMode::Dense, rates);
+    }
+    for (auto mode : {dare::AdamMode::Dense, dare::AdamMode::Lazy}) {
+      breakdown_case<dare::Dare<float, 16, 16>>("Dare<float,16,16>, Taobao-size tables", data, 2, steps, items, cats,
+                                                mode, rates);
+    }
+    breakdown_case<dare::Twin<float, 16>>("Twin<float,16>", data, 2, steps, 0, 0, dare::AdamMode::Dense, rates);
+    if (breakdown_only) {
+      std::filesystem::remove_all(dir);
+      return 0;
+    }
+
+    std::printf("\ntraining, L = 200, K = 20, batch 2048 (median and IQR of %d steps; vs 7,300/s PyTorch on H100)\n", steps);
     std::printf("%-34s %7s %12s %17s %10s\n", "model", "threads", "samples/s", "IQR", "vs H100");
     train_case<dare::Dare<float, 16, 16>>("Dare<float,16,16>", data, 1, steps, false);
     train_case<dare::Dare<float, 16, 16>>("Dare<float,16,16>", data, 1, steps);

@@ -90,6 +90,7 @@
 #include "dare/models/embedding_layout.hpp"
 #include "dare/models/scorers.hpp"
 #include "dare/models/selectors.hpp"
+#include "dare/models/stage_profile.hpp"
 #include "dare/nn/adam.hpp"
 #include "dare/nn/linear.hpp"
 #include "dare/nn/loss.hpp"
@@ -376,6 +377,7 @@ class SequenceModel {
       for (Index s = begin; s < end; ++s) sample_forward(work_[w], batch, s, true);
     });
 
+    detail::StageClock clock(profile_on_);
     StepLoss loss;
     for (auto* p : parameters()) p->grad.setZero();
     main_.forward(x_main_, logits_main_);
@@ -388,6 +390,7 @@ class SequenceModel {
       // The auxiliary head saw the main features: its gradient takes the main path.
       if constexpr (!Selector::kAuxAttendsAll) dx_main_ += dx_aux_;
     }
+    clock.lap(profile_, Stage::Heads);
 
     parallel_for(threads_, B, [&](int w, Index begin, Index end) {
       Grads& g = grads_[w];
@@ -395,7 +398,9 @@ class SequenceModel {
       work_[w].cached = false;
       for (Index s = begin; s < end; ++s) sample_backward(work_[w], g, batch, s);
     });
+    detail::StageClock merge_clock(profile_on_);  // the workers timed their own stages
     finish_gradients();
+    merge_clock.lap(profile_, Stage::Merge);
     return loss;
   }
 
@@ -421,10 +426,27 @@ class SequenceModel {
   /// One optimizer step with the gradients of the last forward_backward.
   void step() {
     DARE_CHECK_ARG(dense_adam_ != nullptr, "configure_optimizer must be called before step");
+    detail::StageClock clock(profile_on_);
     const Grads& g = grads_[0];
     for (std::size_t i = 0; i < att_adam_.size(); ++i) att_adam_[i]->step(g.att[i]);
     for (std::size_t i = 0; i < repr_adam_.size(); ++i) repr_adam_[i]->step(g.repr[i]);
     dense_adam_->step();
+    clock.lap(profile_, Stage::Optimizer);
+  }
+
+  /// Times every stage of forward_backward and step from now on (see stage_profile.hpp), or
+  /// stops; either way the sums start again from zero. Off by default.
+  void set_stage_profile(bool on) {
+    profile_on_ = on;
+    profile_ = StageProfile{};
+    for (Work& w : work_) w.profile = StageProfile{};
+  }
+  /// The stage times summed since set_stage_profile(true): the workers' per-sample stages
+  /// (core-seconds) and the calling thread's batch stages (wall seconds).
+  StageProfile stage_profile() const {
+    StageProfile p = profile_;
+    for (const Work& w : work_) p += w.profile;
+    return p;
   }
 
   /// Learning rate of every optimizer (for schedules).
@@ -773,6 +795,7 @@ class SequenceModel {
     std::vector<std::uint8_t> valid;
     std::vector<Id> hist_item, hist_cat;  // the window whose rows keys/vals hold
     bool cached = false;                  // keys/vals are valid for hist_item/hist_cat
+    StageProfile profile;                 // this worker's stage times (set_stage_profile)
     std::uint64_t window = 0;             // counts the gathers (SelectorInput::window)
     AlignedVector<Scalar> q, dq, v, dv;
     std::vector<Scalar> proj_tmp;
@@ -1209,10 +1232,12 @@ class SequenceModel {
 
   // From the logits of one target: selection, attention, aggregation into column `col` (and,
   // when training an auxiliary head that attends to all positions, its column too).
-  void features(Work& w, const Scalar* scores, Id t_cat, Index col, bool with_aux) {
+  // `clock` times the search and the attention (when the stage profile is on).
+  void features(Work& w, const Scalar* scores, Id t_cat, Index col, bool with_aux, detail::StageClock& clock) {
     const Index L = config_.max_len;
     const Index V = value_width();
     w.selector.select(selector_input(w, scores, t_cat), w.sel_pos.data(), w.sel_scores.data());
+    clock.lap(w.profile, Stage::Search);
     attend(w, col, w.sel_pos.data(), w.sel_scores.data(), x_main_, top_pos_.data(), top_w_.data());
     if constexpr (Selector::kAuxAttendsAll) {
       if (with_aux) {
@@ -1224,14 +1249,17 @@ class SequenceModel {
                              config_.target_aware ? xa + 2 * V : nullptr);
       }
     }
+    clock.lap(w.profile, Stage::Attention);
   }
 
   void sample_forward(Work& w, const SequenceBatch& b, Index s, bool training) {
+    detail::StageClock clock(profile_on_ && training);
     gather_history(w, b, s, time_);
     target(w, b.target_item[s], b.target_cat[s], time_);
+    clock.lap(w.profile, Stage::Gather);
     scorer_.forward(w.scorer, w.q.data(), w.keys.data(), w.sem_stride, config_.max_len, row_bias(w, time_),
                     w.valid.data(), w.scores.data());
-    features(w, w.scores.data(), b.target_cat[s], s, training && config_.aux_loss);
+    features(w, w.scores.data(), b.target_cat[s], s, training && config_.aux_loss, clock);
   }
 
   void sample_backward(Work& w, Grads& g, const SequenceBatch& b, Index s) {
@@ -1241,8 +1269,10 @@ class SequenceModel {
     const bool tr = config_.target_aware;
     const Id t_item = b.target_item[s];
     const Id t_cat = b.target_cat[s];
+    detail::StageClock clock(profile_on_);
     gather_history(w, b, s, time_);
     target(w, t_item, t_cat, time_);
+    clock.lap(w.profile, Stage::BackGather);
 
     const Scalar* x = x_main_.col(s).data();
     const Scalar* dx = dx_main_.col(s).data();
@@ -1287,6 +1317,8 @@ class SequenceModel {
       }
     }
 
+    clock.lap(w.profile, Stage::BackAttention);
+
     // Logits → attention embeddings: keys through the layout, the query below.
     const Id* items = b.hist_item + s * L;
     const Id* cats = b.hist_cat + s * L;
@@ -1316,6 +1348,7 @@ class SequenceModel {
     const Scalar dq_scale = scorer_.query_grad_scale();
     embed_backward<Role::AttentionTarget>(g, kItem, t_item, w.dq.data(), dq_scale);
     embed_backward<Role::AttentionTarget>(g, kCategory, t_cat, w.dq.data() + A_, dq_scale);
+    clock.lap(w.profile, Stage::BackSearch);
 
     // Values → representation embeddings. Padded positions carry gradient only where they
     // had weight (an all-padded window), exactly as the dense reference.
@@ -1343,6 +1376,7 @@ class SequenceModel {
     if constexpr (kUsesTime) {
       for (Index c = 0; c < R_; ++c) g.time_repr[static_cast<std::size_t>(c)] += w.dv[static_cast<std::size_t>(2 * R_ + c)];
     }
+    clock.lap(w.profile, Stage::BackValues);
   }
 
   static bool any_nonzero(const Scalar* p, Index n) noexcept {
@@ -1507,6 +1541,8 @@ class SequenceModel {
 
   int threads_ = 1;
   bool observe_ = false;  // keep the role split of the table gradients (observe_role_gradients)
+  bool profile_on_ = false;  // time the stages (set_stage_profile)
+  StageProfile profile_;     // the calling thread's stages; the workers' are in Work::profile
   nn::InferenceStats inference_stats_ = nn::InferenceStats::Running;
   std::vector<Work> work_;
   std::vector<Grads> grads_;
