@@ -28,6 +28,7 @@
 #include <CLI/CLI.hpp>
 
 #include "analyze/commands.hpp"
+#include "analyze/summary.hpp"
 #include "dare/analysis/discriminability.hpp"
 #include "dare/dare.hpp"
 #include "model_use.hpp"
@@ -222,16 +223,13 @@ void print_summary(const std::vector<ModelFigures>& all, const std::vector<long 
     std::printf("%6lld", ks[j]);
     for (const std::string& kind : kinds) {
       const auto& files = by_kind[kind];
-      const auto stats = [&](auto value) {
-        double mean = 0.0, sq = 0.0;
-        for (const ModelFigures* f : files) mean += value(*f) / static_cast<double>(files.size());
-        for (const ModelFigures* f : files) sq += (value(*f) - mean) * (value(*f) - mean);
-        const double sd = files.size() > 1 ? std::sqrt(sq / static_cast<double>(files.size() - 1)) : 0.0;
-        return std::pair<double, double>(mean, sd);
-      };
-      const auto mi = stats([j](const ModelFigures& f) { return f.points[j].info.mutual_information; });
-      const auto nmi = stats([j](const ModelFigures& f) { return f.points[j].info.normalized; });
-      std::printf("   %.5f ± %.5f; %.4f ± %.4f", mi.first, mi.second, nmi.first, nmi.second);
+      std::vector<double> mi, nmi;
+      for (const ModelFigures* f : files) {
+        mi.push_back(f->points[j].info.mutual_information);
+        nmi.push_back(f->points[j].info.normalized);
+      }
+      const MeanSd m = mean_sd(mi), n = mean_sd(nmi);
+      std::printf("   %.5f ± %.5f; %.4f ± %.4f", m.mean, m.sd, n.mean, n.sd);
     }
     std::printf("\n");
   }

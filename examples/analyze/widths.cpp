@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "analyze/commands.hpp"
+#include "analyze/summary.hpp"
 #include "analyze/training.hpp"
 #include "dare/dare.hpp"
 #include "tool_checks.hpp"
@@ -69,15 +70,24 @@ struct SearchCost {
   double hot_us = 0;
 };
 
-// The median time of one target's search over `len` keys of `width` floats (see the header).
-SearchCost measure_search(Index width, Index len) {
-  constexpr std::size_t kPoolBytes = std::size_t(256) << 20;
-  const Index history_floats = len * width;
-  const Index histories = std::max<Index>(2, static_cast<Index>(kPoolBytes / sizeof(float)) / history_floats);
-  dare::AlignedVector<float> pool(static_cast<std::size_t>(histories * history_floats));
+// The rows the search cost reads: random normal floats, made once for every width and
+// length (a history of `len` keys of `width` floats is a stretch of them).
+dare::AlignedVector<float> search_pool(Index max_history_floats) {
+  constexpr Index kPoolFloats = (Index(256) << 20) / Index(sizeof(float));
+  dare::AlignedVector<float> pool(static_cast<std::size_t>(std::max(kPoolFloats, 2 * max_history_floats)));
   std::mt19937 rng(2025);
   std::normal_distribution<float> normal;
   for (auto& x : pool) x = normal(rng);
+  return pool;
+}
+
+// The median time of one target's search over `len` keys of `width` floats (see the header),
+// its histories cut from `pool`.
+SearchCost measure_search(const dare::AlignedVector<float>& pool, Index width, Index len) {
+  const Index history_floats = len * width;
+  const Index histories = static_cast<Index>(pool.size()) / history_floats;  // at least 2 (search_pool)
+  std::mt19937 rng(2025);
+  std::normal_distribution<float> normal;
   dare::AlignedVector<float> query(static_cast<std::size_t>(width));
   for (auto& x : query) x = normal(rng);
   std::vector<Index> order(static_cast<std::size_t>(histories));
@@ -123,15 +133,6 @@ struct Run {
   dare::TrainResult result;
 };
 
-double mean(const std::vector<double>& v) { return std::accumulate(v.begin(), v.end(), 0.0) / double(v.size()); }
-double sample_sd(const std::vector<double>& v) {
-  if (v.size() < 2) return 0;
-  const double m = mean(v);
-  double q = 0;
-  for (double x : v) q += (x - m) * (x - m);
-  return std::sqrt(q / double(v.size() - 1));
-}
-
 std::vector<double> aucs(const std::vector<Run>& runs, const std::string& model, int width) {
   std::vector<double> v;
   for (const Run& r : runs) {
@@ -154,10 +155,12 @@ void run_widths(WidthsOptions o) {
   std::printf("%-6s %-10s", "width", "key floats");
   for (int len : o.lengths) std::printf(" %13s %12s", ("cold L=" + std::to_string(len)).c_str(), ("hot L=" + std::to_string(len)).c_str());
   std::printf("\n");
+  const dare::AlignedVector<float> pool =
+      search_pool(Index{2} * widths.back() * *std::max_element(o.lengths.begin(), o.lengths.end()));
   for (std::size_t w = 0; w < widths.size(); ++w) {
     std::printf("%-6d %-10d", widths[w], 2 * widths[w]);
     for (int len : o.lengths) {
-      cost[w].push_back(measure_search(2 * widths[w], len));
+      cost[w].push_back(measure_search(pool, 2 * widths[w], len));
       std::printf(" %10.2f us %9.2f us", cost[w].back().cold_us, cost[w].back().hot_us);
     }
     std::printf("\n");
@@ -193,8 +196,8 @@ void run_widths(WidthsOptions o) {
     for (int width : widths) {
       std::printf("%-6d", width);
       for (const auto& m : o.models) {
-        const auto v = aucs(runs, m, width);
-        std::printf("      %.4f ± %.4f", mean(v), sample_sd(v));
+        const MeanSd auc = mean_sd(aucs(runs, m, width));
+        std::printf("      %.4f ± %.4f", auc.mean, auc.sd);
       }
       std::printf("\n");
     }
@@ -203,7 +206,8 @@ void run_widths(WidthsOptions o) {
       if (widths[w] != 2 * widths[w - 1]) continue;
       std::printf("width %d -> %d, test AUC change:", widths[w], widths[w - 1]);
       for (const auto& m : o.models) {
-        std::printf("  %s %+.4f", m.c_str(), mean(aucs(runs, m, widths[w - 1])) - mean(aucs(runs, m, widths[w])));
+        std::printf("  %s %+.4f", m.c_str(),
+                    mean_sd(aucs(runs, m, widths[w - 1])).mean - mean_sd(aucs(runs, m, widths[w])).mean);
       }
       std::printf("  (search time x%.2f cold at L=%d)\n", cost[w - 1][0].cold_us / cost[w][0].cold_us, o.lengths[0]);
     }
