@@ -54,6 +54,29 @@ dare::SequenceBatch view(const dare::Batch& b, std::vector<int>& labels) {
   return dare::sequence_batch(b, labels.data());
 }
 
+constexpr dare::Index kBatch = 2048;
+constexpr int kWarmup = 3;
+
+// Trains kWarmup + `steps` steps on consecutive training batches of kBatch samples, calling
+// on_batch(step, batch) before each step; returns the seconds of each step after the warm-up.
+template <class Model, class OnBatch>
+std::vector<double> timed_steps(Model& model, const dare::Dataset& data, int steps, OnBatch&& on_batch) {
+  const auto train = data.train();
+  dare::Batch batch;
+  std::vector<int> labels;
+  std::vector<double> seconds;
+  for (int step = 0; step < kWarmup + steps; ++step) {
+    const dare::Index begin = (step * kBatch) % std::max<dare::Index>(1, train.size() - kBatch);
+    dare::fill_batch(data, train.data() + begin, nullptr, kBatch, batch);
+    on_batch(step, batch);
+    const auto t0 = Clock::now();
+    model.forward_backward(view(batch, labels));
+    model.step();
+    if (step >= kWarmup) seconds.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  return seconds;
+}
+
 template <class Model>
 void train_case(const char* name, const dare::Dataset& data, int threads, int steps, bool flush = true) {
   dare::ScopedFlushDenormals ftz(flush);
@@ -62,21 +85,8 @@ void train_case(const char* name, const dare::Dataset& data, int threads, int st
   Model model(c);
   model.set_threads(threads);
   model.configure_optimizer({});
-  const dare::Index batch_size = 2048;
-  const auto train = data.train();
-  dare::Batch batch;
-  std::vector<int> labels;
   std::vector<double> rates;
-  const int warmup = 3;
-  for (int step = 0; step < warmup + steps; ++step) {
-    const dare::Index begin = (step * batch_size) % std::max<dare::Index>(1, train.size() - batch_size);
-    dare::fill_batch(data, train.data() + begin, nullptr, batch_size, batch);
-    const auto t0 = Clock::now();
-    model.forward_backward(view(batch, labels));
-    model.step();
-    const double s = std::chrono::duration<double>(Clock::now() - t0).count();
-    if (step >= warmup) rates.push_back(static_cast<double>(batch_size) / s);
-  }
+  for (double s : timed_steps(model, data, steps, [](int, const dare::Batch&) {})) rates.push_back(kBatch / s);
   const std::string label = std::string(name) + (flush ? "" : " (denormals kept)");
   std::printf("%-34s %7d %12.0f %8.0f-%-8.0f %9.2fx\n", label.c_str(), threads, quantile(rates, 0.5),
               quantile(rates, 0.25), quantile(rates, 0.75), quantile(rates, 0.5) / 7300.0);
@@ -134,27 +144,18 @@ void breakdown_case(const char* name, const dare::Dataset& data, int threads, in
   dare::OptimizerConfig opt;
   opt.embedding_mode = mode;
   model.configure_optimizer(opt);
-  const dare::Index B = 2048;
-  const auto train = data.train();
-  dare::Batch batch;
-  std::vector<int> labels;
-  double wall = 0;
+  const dare::Index B = kBatch;
   dare::Index gathers = 0;  // samples whose window differs from the previous sample's
-  const int warmup = 3;
-  for (int step = 0; step < warmup + steps; ++step) {
-    if (step == warmup) model.set_stage_profile(true);
-    const dare::Index begin = (step * B) % std::max<dare::Index>(1, train.size() - B);
-    dare::fill_batch(data, train.data() + begin, nullptr, B, batch);
+  const std::vector<double> seconds = timed_steps(model, data, steps, [&](int step, const dare::Batch& batch) {
+    if (step < kWarmup) return;
+    if (step == kWarmup) model.set_stage_profile(true);
     // A worker reuses the rows it gathered while the window stays the same (a positive and
     // its negatives share one), so the gather's bytes are per distinct window.
-    for (dare::Index i = 0; step >= warmup && i < B; ++i) {
+    for (dare::Index i = 0; i < B; ++i) {
       gathers += i == 0 || !std::equal(batch.hist_item_row(i), batch.hist_item_row(i) + c.max_len, batch.hist_item_row(i - 1));
     }
-    const auto t0 = Clock::now();
-    model.forward_backward(view(batch, labels));
-    model.step();
-    if (step >= warmup) wall += std::chrono::duration<double>(Clock::now() - t0).count();
-  }
+  });
+  const double wall = std::accumulate(seconds.begin(), seconds.end(), 0.0);
   const dare::StageProfile p = model.stage_profile();
   const double samples = static_cast<double>(B) * steps;
 
