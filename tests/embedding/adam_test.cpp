@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "embedding/adam_deferred_checks.hpp"
 #include "embedding_test_util.hpp"
 
 using dare::AdamMode;
@@ -450,4 +451,82 @@ TEST_CASE("Adam rejects bad hyperparameters and ids before changing anything",
   CHECK(rows_bitwise_equal(table, before));
   adam.set_lr(0.5);
   CHECK(adam.options().lr == 0.5);
+}
+
+TEST_CASE("deferred Adam saves, loads and resumes as Dense does", "[embedding][optimizer]") {
+  EmbeddingTable<float, 16> plain_table(9), table(9);
+  plain_table.init_normal(0.1f, 2);
+  table.init_normal(0.1f, 2);
+  TableAdam plain(plain_table, AdamOptions{}, AdamMode::Dense);
+  TableAdam adam(table, AdamOptions{}, AdamMode::Dense);
+  adam.set_deferred(true, 1.0);  // every step defers, however many rows it touches
+  SparseGrad<float, 16> grad;
+  std::vector<float> g(16, 0.25f);
+  const auto train = [&](int steps, Id first) {
+    for (int t = 0; t < steps; ++t) {
+      grad.clear();
+      grad.add(static_cast<Id>((first + t) % 3), g.data());
+      plain.step(grad);
+      adam.step(grad);
+    }
+  };
+  train(5, 0);
+  CHECK_FALSE(adam.synchronized());
+  std::ostringstream refused;
+  CHECK_THROWS_WITH(adam.save(refused), Catch::Contains("synchronize()"));
+  adam.synchronize();
+  std::ostringstream a, b;
+  plain.save(a);
+  adam.save(b);
+  CHECK(a.str() == b.str());
+
+  // Loading leaves every row current; training on agrees with Dense bit for bit.
+  train(4, 1);
+  std::istringstream in(b.str());
+  adam.load(in, "adam.state");
+  std::istringstream in_plain(a.str());
+  plain.load(in_plain, "adam.state");
+  CHECK(adam.synchronized());
+  CHECK(adam.deferred());
+  // The tables must match the state again: restore both to the saved point's values.
+  for (Index r = 0; r < 9; ++r) std::copy_n(table.row(r), 16, plain_table.row(r));
+  train(7, 2);
+  adam.synchronize();
+  for (Index r = 0; r < 9; ++r) CHECK(dare_test::adam_row_bitwise_equal(plain_table, plain, table, adam, r));
+
+  // Turning deferral off brings every row up to date first.
+  train(3, 0);
+  CHECK_FALSE(adam.synchronized());
+  adam.set_deferred(false);
+  CHECK(adam.synchronized());
+  for (Index r = 0; r < 9; ++r) CHECK(dare_test::adam_row_bitwise_equal(plain_table, plain, table, adam, r));
+}
+
+TEST_CASE("deferred Adam refuses Lazy mode and bad ids", "[embedding][optimizer]") {
+  EmbeddingTable<float, 4> table(5);
+  TableAdam lazy(table, AdamOptions{}, AdamMode::Lazy);
+  CHECK_THROWS_WITH(lazy.set_deferred(true), Catch::Contains("AdamMode::Dense"));
+  TableAdam adam(table, AdamOptions{}, AdamMode::Dense);
+  CHECK_THROWS_WITH(adam.set_deferred(true, 0.0), Catch::Contains("stream_share must be in (0, 1]"));
+  adam.set_deferred(true, 1.0);  // every step defers, however many rows it touches
+  SparseGrad<float, 4> grad;
+  const float g[4] = {1, 1, 1, 1};
+  grad.add(1, g);
+  adam.step(grad);
+  const Id bad[2] = {2, 5};
+  CHECK_THROWS_WITH(adam.prepare(bad, 2), Catch::Contains("id 5") && Catch::Contains("[0, 5)"));
+}
+
+
+TEMPLATE_TEST_CASE("deferred Dense Adam is Dense Adam bit for bit", "[embedding][optimizer]",
+                   dare_test::Fixed16, dare_test::Dynamic7, dare_test::Fixed3d) {
+  for (const double share : {1.0, 0.1}) {
+    INFO("stream share " << share);
+    CHECK(dare_test::check_deferred_adam<typename TestType::Scalar, TestType::Dim>(TestType::dim, share) == "");
+  }
+}
+
+TEMPLATE_TEST_CASE("replaying idle steps in registers equals running them one by one", "[embedding][optimizer]",
+                   float, double) {
+  CHECK(dare_test::check_adam_replay<xsimd::default_arch, TestType>() == "");
 }

@@ -19,6 +19,44 @@
 
 namespace dare {
 
+/// The calling thread's flush-to-zero and denormals-are-zero bits (0 where there is no
+/// MXCSR): code that must replay arithmetic later, as it would have run (TableAdam's
+/// deferred rows), records it with the arithmetic and sets it back with ScopedDenormalMode.
+inline unsigned denormal_mode() noexcept {
+#ifdef DARE_HAVE_MXCSR
+  return _mm_getcsr() & (0x8000u | 0x0040u);
+#else
+  return 0;
+#endif
+}
+
+/// Sets the calling thread's denormal bits to `mode` (a denormal_mode() value) for the
+/// lifetime of a scope, restoring the previous ones on destruction.
+class ScopedDenormalMode {
+ public:
+  explicit ScopedDenormalMode(unsigned mode) noexcept {
+#ifdef DARE_HAVE_MXCSR
+    saved_ = _mm_getcsr();
+    const unsigned want = (saved_ & ~(0x8000u | 0x0040u)) | mode;
+    if (want != saved_) _mm_setcsr(want);
+#else
+    (void)mode;
+#endif
+  }
+  ~ScopedDenormalMode() {
+#ifdef DARE_HAVE_MXCSR
+    if (_mm_getcsr() != saved_) _mm_setcsr(saved_);
+#endif
+  }
+  ScopedDenormalMode(const ScopedDenormalMode&) = delete;
+  ScopedDenormalMode& operator=(const ScopedDenormalMode&) = delete;
+
+ private:
+#ifdef DARE_HAVE_MXCSR
+  unsigned saved_ = 0;
+#endif
+};
+
 /// Sets flush-to-zero and denormals-are-zero on construction, restores the previous mode
 /// on destruction.
 class ScopedFlushDenormals {

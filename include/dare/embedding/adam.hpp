@@ -23,6 +23,19 @@
 //   correction here, after it in Dense mode: the two modes differ slightly even on a row
 //   touched at every step. Cost: O(touched rows * dim).
 //
+// Deferred rows (Dense mode, set_deferred(true); SequenceModel turns it on). Most rows of a
+// real log's table are untouched in a step, and their dense update (gradient zero) depends
+// only on their own m, v and p and on the step's coefficients. So instead of streaming every
+// row every step, a deferred optimizer records each step's coefficients and updates only the
+// touched rows; an untouched row is brought up to date when it is next needed, by replaying
+// the zero-gradient steps it missed, in registers, with the same arithmetic in the same order
+// (and under the flush-to-zero mode those steps ran in): bit for bit what Dense computes.
+// prepare(ids) brings the rows a batch will read up to date, synchronize() every row; reading
+// the table, m or v otherwise sees rows as they were when last touched. A replayed row whose
+// m has reached zero (with flush-to-zero, ~700 idle steps after its last gradient) no longer
+// moves, so its remaining steps only scale v by beta2, and a row with m = v = 0 (never
+// touched) costs nothing. save() needs synchronize() first; load() leaves every row current.
+//
 // Neither mode has weight decay or AMSGrad (DARE does not regularise embeddings).
 // State: t, m and v (rows x dim each, laid out like the table), saved with the
 // hyperparameters and the mode.
@@ -32,7 +45,9 @@
 #include <cmath>
 #include <cstdint>
 #include <istream>
+#include <limits>
 #include <ostream>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -40,6 +55,7 @@
 #include <xsimd/xsimd.hpp>
 
 #include "dare/core/aligned.hpp"
+#include "dare/core/denormals.hpp"
 #include "dare/embedding/optimizer_common.hpp"
 
 namespace dare {
@@ -147,6 +163,51 @@ inline void adam_lazy_row(Scalar* p, Scalar* m, Scalar* v, const Scalar* g, Inde
   });
 }
 
+/// The zero-gradient Dense steps c[0], ..., c[steps - 1] of `n` consecutive scalars, each
+/// lane kept in registers through all of them: the same arithmetic as adam_dense_range with
+/// a null gradient, step after step, until the lanes are frozen. A lane is frozen when a
+/// step left its m unchanged (m = 0, or with flush-to-zero a m so small that
+/// (1 - beta1) * m flushes to zero, where the unfused lerp sticks) and
+/// |m| * `freeze` <= |p| * 2^-(digits + 3), where `freeze` bounds step_size / eps over the
+/// remaining steps (0 or less never freezes): from then on each step's change of p is below
+/// a quarter of p's spacing and rounds away, so p and m stay as they are and the remaining
+/// steps only scale v (beta2 * v + (1 - beta2) * 0 = beta2 * v, however the compiler
+/// contracts it); a zero v stays zero.
+template <class Arch = xsimd::default_arch, class Scalar>
+inline void adam_dense_replay(Scalar* p, Scalar* m, Scalar* v, Index n, const AdamStepCoefficients<Scalar>* c,
+                              Index steps, Scalar freeze) {
+  const Scalar tiny = std::ldexp(Scalar(1), -(std::numeric_limits<Scalar>::digits + 3));
+  for_each_lane<Arch, Scalar>(n, [&](auto lanes, Index i) {
+    using T = typename decltype(lanes)::type;
+    T pi = load_lanes(lanes, p + i);
+    T mi = load_lanes(lanes, m + i);
+    T vi = load_lanes(lanes, v + i);
+    const T zero(Scalar(0));
+    using std::abs;
+    const auto all = [](const auto& mask) {
+      if constexpr (std::is_same_v<T, Scalar>) {
+        return static_cast<bool>(mask);
+      } else {
+        return xsimd::all(mask);
+      }
+    };
+    Index s = 0;
+    if (freeze > Scalar(0)) {
+      while (s < steps) {
+        const T before = mi;
+        adam_dense_lane(pi, mi, vi, zero, c[s++]);
+        if (all((mi == before) & (abs(mi) * T(freeze) <= abs(pi) * T(tiny)))) break;
+      }
+    } else {
+      while (s < steps) adam_dense_lane(pi, mi, vi, zero, c[s++]);
+    }
+    for (; s < steps && !all(vi == zero); ++s) vi = T(c[s].beta2) * vi;
+    store_lanes(pi, p + i);
+    store_lanes(mi, m + i);
+    store_lanes(vi, v + i);
+  });
+}
+
 }  // namespace detail
 
 /// Adam on an EmbeddingTable from a SparseGrad, as torch.optim.Adam (AdamMode::Dense) or
@@ -177,13 +238,69 @@ class TableAdam : public detail::TableOptimizerBase<Scalar, Dim> {
   /// Number of step() calls so far (restored by load()).
   std::int64_t step_count() const noexcept { return step_; }
 
+  /// Dense mode: defers the zero-gradient updates of untouched rows until prepare() or
+  /// synchronize() needs them (see the note at the top; the results are the same bits).
+  /// Turning it off synchronizes first. Lazy mode has nothing to defer: `on` is refused.
+  /// A step whose gradient touches at least `stream_share` of the rows (in (0, 1]) brings
+  /// every row up to date and updates all of them in one streaming pass instead, which is
+  /// cheaper then: a scattered row costs some 16 times a streamed one.
+  void set_deferred(bool on, double stream_share = 1.0 / 16) {
+    DARE_CHECK_ARG(!on || mode_ == AdamMode::Dense, "TableAdam: deferred rows need AdamMode::Dense");
+    DARE_CHECK_ARG(stream_share > 0 && stream_share <= 1, "TableAdam: stream_share must be in (0, 1], got ",
+                   stream_share);
+    stream_share_ = stream_share;
+    if (on == deferred_) return;
+    if (!on) synchronize();
+    deferred_ = on;
+    current_.assign(on ? static_cast<std::size_t>(this->rows_) : 0, step_);
+    replay_.clear();
+    replay_base_ = step_;
+    max_step_size_ = 0;
+  }
+  bool deferred() const noexcept { return deferred_; }
+  /// True when every row is up to date (always, unless deferred).
+  bool synchronized() const noexcept { return replay_.empty(); }
+
+  /// Brings rows `ids[0, n)` up to date (deferred mode; otherwise nothing to do). Ids may
+  /// repeat; each must be in [0, rows()).
+  void prepare(const Id* ids, Index n) {
+    if (!deferred_) return;
+    if (replay_.empty()) {  // nothing to replay: only the check
+      for (Index i = 0; i < n; ++i)
+        DARE_CHECK_ARG(ids[i] >= 0 && ids[i] < this->rows_, "TableAdam::prepare: id ", ids[i], " is out of range [0, ",
+                       this->rows_, ")");
+      return;
+    }
+    const ScopedDenormalMode fp(replay_mode_);
+    for (Index i = 0; i < n; ++i) {
+      if (i + 2 * kAhead < n) prefetch_current(ids[i + 2 * kAhead]);
+      if (i + kAhead < n) prefetch_if_behind(ids[i + kAhead]);
+      const Id id = ids[i];
+      DARE_CHECK_ARG(id >= 0 && id < this->rows_, "TableAdam::prepare: id ", id, " is out of range [0, ", this->rows_,
+                     ")");
+      bring_up_to_date(id);
+    }
+  }
+  /// Brings every row up to date (deferred mode; otherwise nothing to do).
+  void synchronize() {
+    if (!deferred_ || replay_.empty()) return;
+    {
+      const ScopedDenormalMode fp(replay_mode_);
+      for (Index id = 0; id < this->rows_; ++id) bring_up_to_date(static_cast<Id>(id));
+    }
+    replay_.clear();
+    replay_base_ = step_;
+    max_step_size_ = 0;
+  }
+
   /// Changes the learning rate (for schedules).
   void set_lr(double lr) {
     detail::check_hyper("TableAdam", "lr", lr, 0.0, HUGE_VAL);
     options_.lr = lr;
   }
 
-  /// First and second moments of row `id` (dim() scalars each).
+  /// First and second moments of row `id` (dim() scalars each; when deferred, as of the
+  /// row's last update: prepare() or synchronize() it first).
   const Scalar* moment1(Index id) const {
     DARE_ASSERT(id >= 0 && id < this->rows_);
     return m_.data() + id * this->table_->stride();
@@ -199,7 +316,9 @@ class TableAdam : public detail::TableOptimizerBase<Scalar, Dim> {
     this->check_grad(grad, "TableAdam::step");
     ++step_;
     const auto c = detail::AdamStepCoefficients<Scalar>::make(options_, mode_, step_);
-    if (mode_ == AdamMode::Dense) {
+    if (deferred_) {
+      deferred_step(grad, c);
+    } else if (mode_ == AdamMode::Dense) {
       dense_step(grad, c);
     } else {
       lazy_step(grad, c);
@@ -208,6 +327,8 @@ class TableAdam : public detail::TableOptimizerBase<Scalar, Dim> {
 
   /// Appends the optimizer state as one record to `os`.
   void save(std::ostream& os) const {
+    if (!synchronized())
+      throw std::logic_error("TableAdam::save: deferred rows are not up to date; call synchronize() first");
     detail::BinaryWriter w(os);
     this->write_header(w, detail::OptimizerKind::Adam);
     w.u32(static_cast<std::uint32_t>(mode_));
@@ -253,6 +374,10 @@ class TableAdam : public detail::TableOptimizerBase<Scalar, Dim> {
     step_ = static_cast<std::int64_t>(step);
     m_.swap(m);
     v_.swap(v);
+    if (deferred_) current_.assign(static_cast<std::size_t>(this->rows_), step_);
+    replay_.clear();
+    replay_base_ = step_;
+    max_step_size_ = 0;
   }
   void load(const std::string& path) {
     detail::load_file(path, "an optimizer state",
@@ -304,6 +429,86 @@ class TableAdam : public detail::TableOptimizerBase<Scalar, Dim> {
                                    (this->rows_ - next) * stride, c);
   }
 
+  // Deferred Dense step: record the step (in the flush-to-zero mode it runs in), bring each
+  // touched row up to the step before, then apply this step's update with its gradient.
+  void deferred_step(const Grad& grad, const detail::AdamStepCoefficients<Scalar>& c) {
+    const unsigned mode = denormal_mode();
+    if (!replay_.empty() && mode != replay_mode_) {
+      --step_;  // the steps recorded so far replay in their own mode
+      synchronize();
+      ++step_;
+    }
+    replay_mode_ = mode;
+    if (static_cast<double>(grad.size()) >= stream_share_ * static_cast<double>(this->rows_)) {
+      --step_;
+      synchronize();  // every row up to the step before (replay_base_ = step_ - 1)
+      ++step_;
+      dense_step(grad, c);
+      replay_base_ = step_;  // and now every row has this step too
+      return;
+    }
+    Table& table = *this->table_;
+    const Index stride = table.stride();
+    const Index d = table.dim();
+    for (Index s = 0; s < grad.size(); ++s) {
+      if (s + 2 * kAhead < grad.size()) prefetch_current(grad.id(s + 2 * kAhead));
+      if (s + kAhead < grad.size()) prefetch_row(grad.id(s + kAhead));
+      const Id id = grad.id(s);
+      bring_up_to_date(id);
+      const Index at = static_cast<Index>(id) * stride;
+      detail::adam_dense_range<true>(table.data() + at, m_.data() + at, v_.data() + at, grad.row(s), d, c);
+      current_[static_cast<std::size_t>(id)] = step_;
+    }
+    replay_.push_back(c);
+    // The freezing bound of adam_dense_replay: the largest step_size / eps recorded, doubled
+    // for the rounding of the test itself (none when eps is 0: nothing freezes).
+    max_step_size_ = std::max(max_step_size_, static_cast<double>(c.step_size));
+    const double eps = static_cast<double>(c.eps);
+    const double bound = eps > 0 ? 2 * max_step_size_ / eps : HUGE_VAL;
+    freeze_ = bound < static_cast<double>(std::numeric_limits<Scalar>::max()) ? static_cast<Scalar>(bound) : Scalar(0);
+  }
+
+  // The rows of a batch are scattered over tables far larger than the caches: the loops over
+  // them prefetch the step counter kAhead ids before the row itself, and the row (value and
+  // moments) kAhead ids before its turn. Ids out of range are left to the caller's check.
+  static constexpr Index kAhead = 8;
+  void prefetch_current(Id id) const noexcept {
+    if (id >= 0 && id < this->rows_) __builtin_prefetch(current_.data() + id);
+  }
+  void prefetch_row(Id id) const noexcept {
+    if (id < 0 || id >= this->rows_) return;
+    const Index stride = this->table_->stride();
+    const Index off = static_cast<Index>(id) * stride;
+    const Index bytes = stride * static_cast<Index>(sizeof(Scalar));
+    for (Index b = 0; b < bytes; b += 64) {
+      __builtin_prefetch(reinterpret_cast<const char*>(this->table_->data() + off) + b, 1);
+      __builtin_prefetch(reinterpret_cast<const char*>(m_.data() + off) + b, 1);
+      __builtin_prefetch(reinterpret_cast<const char*>(v_.data() + off) + b, 1);
+    }
+  }
+  // prepare() reads the rows only if they are behind (the batch reads their values anyway).
+  void prefetch_if_behind(Id id) const noexcept {
+    if (id >= 0 && id < this->rows_ &&
+        std::max(current_[static_cast<std::size_t>(id)], replay_base_) <
+            replay_base_ + static_cast<std::int64_t>(replay_.size()))
+      prefetch_row(id);
+  }
+
+  // Replays the recorded zero-gradient steps row `id` missed. replay_ covers steps
+  // replay_base_ + 1 .. replay_base_ + replay_.size(); deferred_step appends a step's
+  // coefficients only after its touched rows, so there they come up to the step before.
+  void bring_up_to_date(Id id) {
+    auto& at = current_[static_cast<std::size_t>(id)];
+    const std::int64_t upto = replay_base_ + static_cast<std::int64_t>(replay_.size());
+    if (at < replay_base_) at = replay_base_;  // every row is up to date with the last synchronize
+    if (at >= upto) return;
+    const Index stride = this->table_->stride();
+    const Index off = static_cast<Index>(id) * stride;
+    detail::adam_dense_replay(this->table_->data() + off, m_.data() + off, v_.data() + off, stride,
+                              replay_.data() + (at - replay_base_), static_cast<Index>(upto - at), freeze_);
+    at = upto;
+  }
+
   void lazy_step(const Grad& grad, const detail::AdamStepCoefficients<Scalar>& c) {
     Table& table = *this->table_;
     const Index stride = table.stride();
@@ -320,6 +525,17 @@ class TableAdam : public detail::TableOptimizerBase<Scalar, Dim> {
   AlignedVector<Scalar> m_;
   AlignedVector<Scalar> v_;
   std::vector<std::pair<Id, Index>> order_;  // touched (id, slot) sorted by id; reused
+  // Deferred rows: the step each row is up to date with (at least replay_base_, the last
+  // synchronize's), and the coefficients of the steps since then (step replay_base_ + 1 + i
+  // at i), run in replay_mode_.
+  bool deferred_ = false;
+  double stream_share_ = 1.0 / 16;
+  std::vector<std::int64_t> current_;
+  std::vector<detail::AdamStepCoefficients<Scalar>> replay_;
+  std::int64_t replay_base_ = 0;
+  unsigned replay_mode_ = 0;
+  double max_step_size_ = 0;  // over replay_
+  Scalar freeze_ = 0;
 };
 
 }  // namespace dare
