@@ -62,11 +62,13 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <istream>
 #include <memory>
+#include <mutex>
 #include <ostream>
 #include <sstream>
 #include <string>
@@ -135,6 +137,10 @@ struct OptimizerConfig {
   double lr = 0.01;
   double l2 = 1e-6;
   AdamMode embedding_mode = AdamMode::Dense;  ///< Dense = torch.optim.Adam; Lazy = SparseAdam
+  /// Dense mode: update only the rows a step touches and bring the others up to date when
+  /// a batch or an inference reads them (TableAdam::set_deferred; the same bits, at the
+  /// cost of the touched rows instead of the whole table). Off: every row every step.
+  bool defer_untouched_rows = true;
   /// The public reference's L2: a loss term l2·Σp² over every dense parameter whose name
   /// lacks "bias" (BatchNorm γ and PReLU slopes too), so the gradient term is 2·l2·p. Off:
   /// l2·p on the Linear weights and projections only. On by default, with reference_init.
@@ -285,19 +291,28 @@ class SequenceModel {
   }
 
   /// The table of `field` that role `R` reads (for the shared layouts one object serves
-  /// several roles).
+  /// several roles), its deferred rows brought up to date first (see synchronize).
   template <Role R>
   decltype(auto) table(int field) {
     check_field(field);
-    if constexpr (is_attention(R) || kShared) {
-      return (att_tables_[static_cast<std::size_t>(set_of(R) * kFields + field)]);
-    } else {
-      return (repr_tables_[static_cast<std::size_t>(set_of(R) * kFields + field)]);
-    }
+    synchronize();
+    return stored_table<R>(field);
   }
   template <Role R>
   const auto& table(int field) const {
     return const_cast<SequenceModel&>(*this).template table<R>(field);
+  }
+  /// Brings every table row the optimizer deferred (OptimizerConfig::defer_untouched_rows)
+  /// up to date. Every method that reads the tables outside training calls it itself, so
+  /// the first such call after a training step does the work; call it before serving from
+  /// several threads to keep that work off the serving path. Thread-safe.
+  void synchronize() const {
+    if (!stale_.load(std::memory_order_acquire)) return;
+    const std::lock_guard<std::mutex> lock(sync_mutex_);
+    if (!stale_.load(std::memory_order_relaxed)) return;
+    for (const auto& a : att_adam_) a->synchronize();
+    for (const auto& a : repr_adam_) a->synchronize();
+    stale_.store(false, std::memory_order_release);
   }
   /// The gradient of that table from the last forward_backward (sum over the roles it serves).
   template <Role R>
@@ -322,6 +337,7 @@ class SequenceModel {
   /// sets first; names are "<set>.<field>", e.g. "attention.item".
   template <class Fn>
   void for_each_table(Fn&& fn) {
+    synchronize();
     for (int i = 0; i < kAttTables; ++i) {
       fn(att_tables_[static_cast<std::size_t>(i)], grads_[0].att[static_cast<std::size_t>(i)],
          std::string(Embedding::kAttSetNames[static_cast<std::size_t>(i / kFields)]) + "." + field_name(i % kFields));
@@ -367,6 +383,7 @@ class SequenceModel {
   StepLoss forward_backward(const SequenceBatch& batch, Scalar* prob = nullptr) {
     check_batch(batch, true);
     const Index B = batch.size;
+    prepare_rows(batch);
     prepare_batch(B);
     main_.set_training(true);
     aux_.set_training(true);
@@ -406,6 +423,7 @@ class SequenceModel {
 
   /// Creates the optimizers (call once before the first `step`, again to change settings).
   void configure_optimizer(const OptimizerConfig& opt) {
+    synchronize();  // the old optimizers' deferred rows
     opt_config_ = opt;
     AdamOptions table_options;
     table_options.lr = opt.lr;
@@ -413,6 +431,9 @@ class SequenceModel {
     repr_adam_.clear();
     for (auto& t : att_tables_) att_adam_.push_back(std::make_unique<TableAdam<Scalar, AttDim>>(t, table_options, opt.embedding_mode));
     for (auto& t : repr_tables_) repr_adam_.push_back(std::make_unique<TableAdam<Scalar, ReprDim>>(t, table_options, opt.embedding_mode));
+    deferred_ = opt.embedding_mode == AdamMode::Dense && opt.defer_untouched_rows;
+    for (auto& a : att_adam_) a->set_deferred(deferred_);
+    for (auto& a : repr_adam_) a->set_deferred(deferred_);
     main_.decay_all_weights(opt.reference_l2);
     aux_.decay_all_weights(opt.reference_l2);
     scorer_.decay_all_weights(opt.reference_l2);
@@ -431,6 +452,7 @@ class SequenceModel {
     for (std::size_t i = 0; i < att_adam_.size(); ++i) att_adam_[i]->step(g.att[i]);
     for (std::size_t i = 0; i < repr_adam_.size(); ++i) repr_adam_[i]->step(g.repr[i]);
     dense_adam_->step();
+    if (deferred_) stale_.store(true, std::memory_order_release);
     clock.lap(profile_, Stage::Optimizer);
   }
 
@@ -505,6 +527,7 @@ class SequenceModel {
   LowpKeys make_lowp_keys(SearchPrecision precision) const {
     static_assert(kBatchedSearch && std::is_same_v<Scalar, float>,
                   "a reduced-precision search needs a float model with a top-K dot-product search");
+    synchronize();
     std::vector<Scalar> row(static_cast<std::size_t>(A_));
     const auto copy = [&](int field, Index rows) {
       return LowpTable(precision, rows, A_, [&](Index id) {
@@ -543,6 +566,7 @@ class SequenceModel {
       check_id(config_.num_cats, cand_cat[i], "candidate category", i);
     }
     if (m == 0) return;
+    synchronize();
     Work& w = sc.work_;
     sc.items_.assign(static_cast<std::size_t>(L), Id{0});
     sc.cats_.assign(static_cast<std::size_t>(L), Id{0});
@@ -651,6 +675,7 @@ class SequenceModel {
   void embedding(int field, Id id, Scalar* out) const {
     check_field(field);
     check_id(field_rows(field), id, field_name(field), 0);
+    synchronize();
     embed<R>(field, id, out);
   }
   /// The attention logit's scorer (its scales, for a dot-product scorer).
@@ -673,6 +698,7 @@ class SequenceModel {
   /// Writes the model's kind and sizes, every table, dense parameter and BatchNorm statistic
   /// (and, if `with_optimizer` and configured, the optimizer state).
   void save(std::ostream& os, bool with_optimizer = true) {
+    synchronize();
     detail::BinaryWriter w(os);
     w.magic(kMagic);
     w.u32(kVersion);
@@ -702,6 +728,7 @@ class SequenceModel {
   /// checkpoint is read and checked into a scratch model first, so a bad file leaves this
   /// model untouched. Optimizer state, when present, is restored too.
   void load(std::istream& is, const std::string& name) {
+    synchronize();  // this model's optimizers must hold no deferred rows of the old tables
     SequenceModel scratch(config_);
     const bool has_opt = scratch.read(is, name, opt_config_);
     for (std::size_t i = 0; i < att_tables_.size(); ++i) std::swap(att_tables_[i], scratch.att_tables_[i]);
@@ -888,6 +915,19 @@ class SequenceModel {
       return g.repr[static_cast<std::size_t>(set_of(R) * kFields + field)];
     }
   }
+  // The table role R reads, as stored (deferred rows as of their last update).
+  template <Role R>
+  auto& stored_table(int field) {
+    if constexpr (is_attention(R) || kShared) {
+      return att_tables_[static_cast<std::size_t>(set_of(R) * kFields + field)];
+    } else {
+      return repr_tables_[static_cast<std::size_t>(set_of(R) * kFields + field)];
+    }
+  }
+  template <Role R>
+  const auto& stored_table(int field) const {
+    return const_cast<SequenceModel&>(*this).template stored_table<R>(field);
+  }
   template <Role R>
   Index width_of() const noexcept {
     return is_attention(R) ? Index(A_) : Index(R_);
@@ -896,7 +936,7 @@ class SequenceModel {
   // out = the embedding of `id` in role R (the table row, or its projection).
   template <Role R>
   void embed(int field, Id id, Scalar* out) const {
-    const Scalar* row = table<R>(field).row(id);
+    const Scalar* row = stored_table<R>(field).row(id);
     const Index d = width_of<R>();
     if constexpr (Embedding::kProjected) {
       const Matrix& P = proj_[static_cast<std::size_t>(proj_index(R, field))].value;
@@ -916,7 +956,7 @@ class SequenceModel {
       const Index d = width_of<R>();
       const auto idx = static_cast<std::size_t>(proj_index(R, field));
       const Eigen::Map<const Vec> dy(dout, d);
-      const Eigen::Map<const Vec> x(table<R>(field).row(id), d);
+      const Eigen::Map<const Vec> x(stored_table<R>(field).row(id), d);
       Eigen::Map<Vec> dx(g.proj_tmp.data(), d);
       dx.noalias() = proj_[idx].value.transpose() * dy;
       grad.add(id, g.proj_tmp.data(), scale);
@@ -1025,6 +1065,7 @@ class SequenceModel {
   // The main head's input columns of every sample, parameters frozen (no auxiliary head).
   void head_inputs(const SequenceBatch& batch) {
     check_batch(batch, false);
+    synchronize();
     const Index B = batch.size;
     prepare_batch(B);
     prepare_time();
@@ -1069,6 +1110,32 @@ class SequenceModel {
     }
   }
   void prepare_time() { compute_time(time_); }
+
+  // Deferred optimizer rows: brings every row the batch reads up to date (each field's ids in
+  // every table of that field; the time rows 0..max_len). Timed as optimizer work.
+  void prepare_rows(const SequenceBatch& b) {
+    if (!stale_.load(std::memory_order_acquire)) return;
+    detail::StageClock clock(profile_on_);
+    const Index n = b.size * b.max_len;
+    if (time_ids_.size() != static_cast<std::size_t>(b.max_len) + 1) {
+      time_ids_.resize(static_cast<std::size_t>(b.max_len) + 1);
+      for (std::size_t i = 0; i < time_ids_.size(); ++i) time_ids_[i] = static_cast<Id>(i);
+    }
+    const auto rows_of = [&](auto& adam, int field) {
+      if (field == kItem) {
+        adam.prepare(b.hist_item, n);
+        adam.prepare(b.target_item, b.size);
+      } else if (field == kCategory) {
+        adam.prepare(b.hist_cat, n);
+        adam.prepare(b.target_cat, b.size);
+      } else {
+        adam.prepare(time_ids_.data(), static_cast<Index>(time_ids_.size()));
+      }
+    };
+    for (std::size_t i = 0; i < att_adam_.size(); ++i) rows_of(*att_adam_[i], static_cast<int>(i) % kFields);
+    for (std::size_t i = 0; i < repr_adam_.size(); ++i) rows_of(*repr_adam_[i], static_cast<int>(i) % kFields);
+    clock.lap(profile_, Stage::Optimizer);
+  }
 
   static void copy_row(const Scalar* src, Index n, Scalar* dst, Scalar scale = Scalar(1)) {
     for (Index c = 0; c < n; ++c) dst[c] = src[c] * scale;
@@ -1558,6 +1625,12 @@ class SequenceModel {
   std::vector<std::unique_ptr<TableAdam<Scalar, AttDim>>> att_adam_;
   std::vector<std::unique_ptr<TableAdam<Scalar, ReprDim>>> repr_adam_;
   std::unique_ptr<nn::Adam<Scalar>> dense_adam_;
+  // Deferred table rows (OptimizerConfig::defer_untouched_rows): on, and whether some rows
+  // are behind since the last step; synchronize() runs under the mutex.
+  bool deferred_ = false;
+  mutable std::atomic<bool> stale_{false};
+  mutable std::mutex sync_mutex_;
+  std::vector<Id> time_ids_;  // 0..max_len, the time rows every batch reads
 };
 
 }  // namespace dare
