@@ -31,10 +31,14 @@
 // the zero-gradient steps it missed, in registers, with the same arithmetic in the same order
 // (and under the flush-to-zero mode those steps ran in): bit for bit what Dense computes.
 // prepare(ids) brings the rows a batch will read up to date, synchronize() every row; reading
-// the table, m or v otherwise sees rows as they were when last touched. A replayed row whose
-// m has reached zero (with flush-to-zero, ~700 idle steps after its last gradient) no longer
-// moves, so its remaining steps only scale v by beta2, and a row with m = v = 0 (never
-// touched) costs nothing. save() needs synchronize() first; load() leaves every row current.
+// the table, m or v otherwise sees rows as they were when last touched. A replayed row
+// freezes once a step leaves its m unchanged and p's change is provably below p's rounding
+// (some 250 idle steps at the reference settings): its remaining steps only scale v by beta2,
+// and a never-touched row (m = v = 0) costs nothing. Replaying is worth it while the touched
+// rows are few: a step touching at least a set share of the rows (1/16 by default; a
+// scattered row costs some 16 streamed ones) replays the rows behind and then streams over
+// the whole table as Dense does. save() needs synchronize() first; load() leaves every row
+// current.
 //
 // Neither mode has weight decay or AMSGrad (DARE does not regularise embeddings).
 // State: t, m and v (rows x dim each, laid out like the table), saved with the
