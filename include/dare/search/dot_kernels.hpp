@@ -14,7 +14,12 @@
 //   it on this project's machine (Xeon with AVX-512, ~14 GB/s per core) and never won: in
 //   cache it is 10-50% slower (2x at 16 floats), memory-bound it ties up to 256 floats and
 //   is 1.2-1.4x slower at 1024, where W rows in flight give the memory system W streams.
-//   With a fixed Dim every trip count and tail mask is a compile-time constant.
+//   With a fixed Dim every trip count and tail mask is a compile-time constant. Rows of
+//   512 bytes or more (dot_rows) keep the W accumulators and the fold but read the block
+//   row after row, each row's chunks in sequence: the same FMAs on each accumulator in the
+//   same order, so the same results bit for bit, read in address order; on a Zen 4 the
+//   chunk-by-chunk order reached only ~40% of the probe from memory at 128 and 256 floats
+//   (see kRowOrderMinBytes).
 // * Register width. Rows no wider than half a register run on the half-width architecture
 //   (AVX2 under AVX-512, SSE under AVX): the fold costs about the same per row at any
 //   width, and the narrower registers have more execution ports (8 floats: 0.47 instead of
@@ -32,7 +37,8 @@
 // * Prefetch. Rows read from memory at 32 floats reach only ~70% of a plain read's bandwidth
 //   with the hardware prefetchers alone (16 and 64 floats: 90-100%; cause not found), so
 //   dot_rows also prefetches 2 KB ahead when the rows span at least 1 MiB and a block of W
-//   rows is at most 4 KB (see kPrefetchAhead for the measurements).
+//   rows is at most 4 KB (see kPrefetchAhead for the measurements); rows of 512 bytes or
+//   more, read row after row, prefetch each line 512 bytes ahead in the same stream instead.
 // * Tails. The last dim % W scalars of a row are read with a masked load (AVX-512, AVX) or
 //   exact-size loads (SSE), never past the row's end, so the last row may end the buffer and
 //   the padding between rows (whatever it holds, NaN included) is never read.
@@ -90,6 +96,17 @@ inline constexpr Index kMultiTileBytes = 16 * 1024;
 inline constexpr Index kPrefetchAhead = 2048;
 inline constexpr Index kPrefetchMinBytes = Index(1) << 20;
 inline constexpr Index kPrefetchMaxBlock = 4096;
+/// Rows of at least kRowOrderMinBytes are read row after row (block_dots' RowOrder), and
+/// when prefetching (rows spanning kPrefetchMinBytes), each line read asks for the line
+/// kRowPrefetchAhead bytes further on in the same stream. Measured on a 2-core Zen 4 (KVM,
+/// shared: load 3-4 during the runs), rows from memory, 10k and 100k rows, K = 20, search
+/// over probe: chunk by chunk across the W rows 31-46% at 128 and 256 floats with AVX-512
+/// and 39-45% at 256 with AVX2; row after row with the prefetch 59-73% (AVX-512) and
+/// 73-88% (AVX2). Row after row without the prefetch stayed at ~40% with AVX-512 at 128
+/// floats: the fully unrolled block issues its line misses faster than the hardware
+/// prefetchers follow. Narrower rows keep the chunk order (row order measured no better).
+inline constexpr Index kRowOrderMinBytes = 512;
+inline constexpr Index kRowPrefetchAhead = 512;
 
 template <class Scalar>
 constexpr void check_scalar() noexcept {
@@ -350,15 +367,40 @@ constexpr Index width(Index dim) noexcept {
   }
 }
 
-/// The dot products of W rows, row r at row_at(r), in lane r: W rows at a time, chunk by
-/// chunk, with one accumulator per row folded at the end.
-template <int Dim, class A, class T, class RowAt>
+/// The dot products of W rows, row r at row_at(r), in lane r, with one accumulator per row
+/// folded at the end. Chunk by chunk across the W rows, or (RowOrder) row after row, each
+/// row's chunks in sequence: the same operations on each accumulator in the same order, so
+/// the same results bit for bit, but the reads go through memory in address order. With
+/// RowOrder and Prefetch, each line read asks for the line kRowPrefetchAhead bytes on.
+template <int Dim, class A, bool RowOrder = false, bool Prefetch = false, class T, class RowAt>
 DARE_DETAIL_INLINE SimdBatch<T, A> block_dots(const T* query, RowAt row_at, Index dim_arg) {
   using B = SimdBatch<T, A>;
   constexpr Index W = B::size;
   constexpr auto each_row = std::make_index_sequence<B::size>{};
   const Index dim = width<Dim>(dim_arg);
   B acc[B::size];
+  if constexpr (RowOrder) {
+    unroll(each_row, [&](auto r) {
+      const T* row = row_at(r);
+      B a(T(0));
+      Index k = 0;
+      for (; k + W <= dim; k += W) {
+#if defined(__GNUC__) || defined(__clang__)
+        if constexpr (Prefetch) {
+          if ((k * Index(sizeof(T))) % 64 == 0)
+            __builtin_prefetch(row + k + kRowPrefetchAhead / Index(sizeof(T)));
+        }
+#endif
+        a = xsimd::fma(B::load_unaligned(query + k), B::load_unaligned(row + k), a);
+      }
+      if (k < dim) {
+        const Index tail = dim - k;
+        a = xsimd::fma(load_head<A>(query + k, tail), load_head<A>(row + k, tail), a);
+      }
+      acc[r] = a;
+    });
+    return fold_lanes(acc);
+  }
   unroll(each_row, [&](auto r) { acc[r] = B(T(0)); });
   Index k = 0;
   for (; k + W <= dim; k += W) {
@@ -386,7 +428,7 @@ DARE_DETAIL_INLINE void prefetch_ahead(const void* p, Index bytes) noexcept {
 #endif
 }
 
-template <int Dim, class A, bool Prefetch, class T>
+template <int Dim, class A, bool Prefetch, bool RowOrder = false, class T>
 void dot_rows_blocks(const T* query, const T* rows, Index n, Index row_stride, T* out,
                      Index dim) {
   using B = SimdBatch<T, A>;
@@ -396,9 +438,9 @@ void dot_rows_blocks(const T* query, const T* rows, Index n, Index row_stride, T
     // Addresses as base + r * stride, not a table of W pointers: 16 live row pointers
     // would not fit in the general registers.
     const T* block = rows + i * row_stride;
-    if constexpr (Prefetch) prefetch_ahead(block, W * row_stride * Index(sizeof(T)));
+    if constexpr (Prefetch && !RowOrder) prefetch_ahead(block, W * row_stride * Index(sizeof(T)));
     const auto row_at = [block, row_stride](Index r) { return block + r * row_stride; };
-    block_dots<Dim, A>(query, row_at, dim).store_unaligned(out + i);
+    block_dots<Dim, A, RowOrder, Prefetch>(query, row_at, dim).store_unaligned(out + i);
   }
   if (i < n) {
     // The last, partial block repeats its last row in the unused lanes: no branches, and it
@@ -447,7 +489,12 @@ void dot_rows_simd(const T* query, const T* rows, Index n, Index row_stride, T* 
   const Index row_bytes = row_stride * Index(sizeof(T));
   with_arch_for_width<Dim, A, T>(dim, [&](auto arch) {
     constexpr Index W = SimdBatch<T, decltype(arch)>::size;
-    if (n * row_bytes >= kPrefetchMinBytes && W * row_bytes <= kPrefetchMaxBlock)
+    const bool prefetch = n * row_bytes >= kPrefetchMinBytes;
+    if (row_bytes >= kRowOrderMinBytes && prefetch)
+      dot_rows_blocks<Dim, decltype(arch), true, true>(query, rows, n, row_stride, out, dim);
+    else if (row_bytes >= kRowOrderMinBytes)
+      dot_rows_blocks<Dim, decltype(arch), false, true>(query, rows, n, row_stride, out, dim);
+    else if (n * row_bytes >= kPrefetchMinBytes && W * row_bytes <= kPrefetchMaxBlock)
       dot_rows_blocks<Dim, decltype(arch), true>(query, rows, n, row_stride, out, dim);
     else
       dot_rows_blocks<Dim, decltype(arch), false>(query, rows, n, row_stride, out, dim);
