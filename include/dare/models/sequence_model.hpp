@@ -83,6 +83,7 @@
 #include "dare/core/error.hpp"
 #include "dare/core/extent.hpp"
 #include "dare/core/parallel.hpp"
+#include "dare/core/prefetch.hpp"
 #include "dare/embedding/adam.hpp"
 #include "dare/embedding/binary_io.hpp"
 #include "dare/embedding/embedding_table.hpp"
@@ -1070,8 +1071,39 @@ class SequenceModel {
   }
   void prepare_time() { compute_time(time_); }
 
-  static void copy_row(const Scalar* src, Index n, Scalar* dst, Scalar scale = Scalar(1)) {
+  // A plain copy: the same bits as src[c] * 1 (also under denormals-are-zero, where either
+  // form reads as zero to every later operation).
+  static void copy_row(const Scalar* src, Index n, Scalar* dst) {
+    std::memcpy(dst, src, static_cast<std::size_t>(n) * sizeof(Scalar));
+  }
+  static void copy_row(const Scalar* src, Index n, Scalar* dst, Scalar scale) {
     for (Index c = 0; c < n; ++c) dst[c] = src[c] * scale;
+  }
+
+  // How many window positions ahead gather_history asks for the table rows (4 rows each):
+  // enough to overlap the misses of a multi-million-row table, few enough to stay in L1.
+  static constexpr Index kGatherAhead = 8;
+  // Asks for the row that embed<R>(field, id) will read.
+  template <Role R>
+  void prefetch_embed(int field, Id id) const noexcept {
+    detail::prefetch_lines(table<R>(field).row(id), width_of<R>() * Index(sizeof(Scalar)));
+  }
+  // Asks for the rows target() will read for sample s + 1, if there is one.
+  void prefetch_next_target(const SequenceBatch& b, Index s) const noexcept {
+    if (s + 1 >= b.size) return;
+    const Id item = b.target_item[s + 1], cat = b.target_cat[s + 1];
+    prefetch_embed<Role::AttentionTarget>(kItem, item);
+    prefetch_embed<Role::AttentionTarget>(kCategory, cat);
+    prefetch_embed<Role::ReprTarget>(kItem, item);
+    prefetch_embed<Role::ReprTarget>(kCategory, cat);
+  }
+  void prefetch_position(Id item, Id cat) const noexcept {
+    prefetch_embed<Role::AttentionHistory>(kItem, item);
+    prefetch_embed<Role::AttentionHistory>(kCategory, cat);
+    if constexpr (!kShared) {
+      prefetch_embed<Role::ReprHistory>(kItem, item);
+      prefetch_embed<Role::ReprHistory>(kCategory, cat);
+    }
   }
 
   // Gathers the attention keys [item | cat] (2A) and values [item | cat (| time)] of the
@@ -1095,7 +1127,9 @@ class SequenceModel {
     w.cached = true;
     ++w.window;
     if constexpr (kGroups) w.hist_group.assign(groups, groups + L);
+    for (Index j = 0; j < std::min(kGatherAhead, L); ++j) prefetch_position(items[j], cats[j]);
     for (Index j = 0; j < L; ++j) {
+      if (j + kGatherAhead < L) prefetch_position(items[j + kGatherAhead], cats[j + kGatherAhead]);
       w.valid[static_cast<std::size_t>(j)] = items[j] != 0;
       Scalar* k = w.keys.data() + j * w.sem_stride;
       embed<Role::AttentionHistory>(kItem, items[j], k);
@@ -1254,6 +1288,7 @@ class SequenceModel {
 
   void sample_forward(Work& w, const SequenceBatch& b, Index s, bool training) {
     detail::StageClock clock(profile_on_ && training);
+    prefetch_next_target(b, s);
     gather_history(w, b, s, time_);
     target(w, b.target_item[s], b.target_cat[s], time_);
     clock.lap(w.profile, Stage::Gather);
@@ -1270,6 +1305,7 @@ class SequenceModel {
     const Id t_item = b.target_item[s];
     const Id t_cat = b.target_cat[s];
     detail::StageClock clock(profile_on_);
+    prefetch_next_target(b, s);
     gather_history(w, b, s, time_);
     target(w, t_item, t_cat, time_);
     clock.lap(w.profile, Stage::BackGather);
