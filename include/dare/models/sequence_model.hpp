@@ -1088,6 +1088,35 @@ class SequenceModel {
   void prefetch_embed(int field, Id id) const noexcept {
     detail::prefetch_lines(table<R>(field).row(id), width_of<R>() * Index(sizeof(Scalar)));
   }
+  // How many window positions ahead the backward asks for the gradient rows it will add to
+  // (and twice as many for their buckets): the accumulators of a batch hold ~10^5 rows.
+  static constexpr Index kGradAhead = 8;
+  // Asks for what embed_backward<R> of the item and category of position j + kGradAhead
+  // will touch (its rows), and of j + 2 kGradAhead (its buckets).
+  template <Role R>
+  void prefetch_grads(Grads& g, const Id* items, const Id* cats, Index j, Index L) {
+    auto& gi = grad_of<R>(g, kItem);
+    auto& gc = grad_of<R>(g, kCategory);
+    if (j + 2 * kGradAhead < L) {
+      gi.prefetch(items[j + 2 * kGradAhead]);
+      gc.prefetch(cats[j + 2 * kGradAhead]);
+    }
+    if (j + kGradAhead < L) {
+      gi.prefetch_row(items[j + kGradAhead]);
+      gc.prefetch_row(cats[j + kGradAhead]);
+    }
+  }
+  // The buckets of the first 2 kGradAhead positions, before a loop that calls prefetch_grads.
+  template <Role R>
+  void prefetch_first_grads(Grads& g, const Id* items, const Id* cats, Index L) {
+    auto& gi = grad_of<R>(g, kItem);
+    auto& gc = grad_of<R>(g, kCategory);
+    for (Index j = 0; j < std::min(2 * kGradAhead, L); ++j) {
+      gi.prefetch(items[j]);
+      gc.prefetch(cats[j]);
+    }
+  }
+
   // Asks for the rows target() will read for sample s + 1, if there is one.
   void prefetch_next_target(const SequenceBatch& b, Index s) const noexcept {
     if (s + 1 >= b.size) return;
@@ -1360,6 +1389,7 @@ class SequenceModel {
     const Id* cats = b.hist_cat + s * L;
     std::fill(w.dq.begin(), w.dq.end(), Scalar(0));
     if constexpr (kGroups) std::fill(w.slot_time_ds.begin(), w.slot_time_ds.end(), Scalar(0));
+    if constexpr (!kGroups) prefetch_first_grads<Role::AttentionHistory>(g, items, cats, L);
     scorer_.backward(
         w.scorer, w.q.data(), w.keys.data(), w.sem_stride, L, w.valid.data(), w.ds.data(), w.dq.data(),
         [&](Index j, const Scalar* dir, Scalar scale) {
@@ -1369,6 +1399,7 @@ class SequenceModel {
               embed_backward<Role::AttentionHistory>(g, kCategory, cats[m], dir + A_, scale * inv);
             });
           } else {
+            prefetch_grads<Role::AttentionHistory>(g, items, cats, j, L);
             embed_backward<Role::AttentionHistory>(g, kItem, items[j], dir, scale);
             embed_backward<Role::AttentionHistory>(g, kCategory, cats[j], dir + A_, scale);
           }
@@ -1388,6 +1419,7 @@ class SequenceModel {
 
     // Values → representation embeddings. Padded positions carry gradient only where they
     // had weight (an all-padded window), exactly as the dense reference.
+    if constexpr (!kGroups) prefetch_first_grads<Role::ReprHistory>(g, items, cats, L);
     for (Index j = 0; j < L; ++j) {
       const Scalar* dvj = w.dvals.data() + j * w.val_stride;
       if constexpr (kGroups) {  // slot j's value is its members' mean
@@ -1399,6 +1431,7 @@ class SequenceModel {
         });
         continue;
       }
+      prefetch_grads<Role::ReprHistory>(g, items, cats, j, L);
       if (!w.valid[static_cast<std::size_t>(j)] && !any_nonzero(dvj, V)) continue;
       embed_backward<Role::ReprHistory>(g, kItem, items[j], dvj, Scalar(1));
       embed_backward<Role::ReprHistory>(g, kCategory, cats[j], dvj + R_, Scalar(1));
