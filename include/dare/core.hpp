@@ -8,4 +8,5 @@
 #include "dare/core/extent.hpp"
 #include "dare/core/file_io.hpp"
 #include "dare/core/parallel.hpp"
+#include "dare/core/prefetch.hpp"
 #include "dare/core/simd.hpp"

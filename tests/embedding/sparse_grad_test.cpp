@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <random>
 #include <vector>
@@ -161,4 +162,27 @@ TEST_CASE("a gradient's width is checked like a table's", "[embedding][sparse_gr
   CHECK_THROWS_AS((SparseGrad<float, Dynamic>()), std::invalid_argument);
   SparseGrad<float, Dynamic> a(4), b(5);
   CHECK_THROWS_WITH(a.merge(b), Catch::Contains("dims differ"));
+}
+
+TEST_CASE("prefetching buckets and rows changes no id, slot or bit", "[embedding][sparse_grad]") {
+  // The backward asks for the buckets and rows of ids a few adds ahead, present or not.
+  SparseGrad<float, 16> plain, hinted;
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<Id> id(0, 300);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::vector<float> g(16);
+  for (int i = 0; i < 2000; ++i) {
+    for (float& x : g) x = u(rng);
+    const Id a = id(rng);
+    hinted.prefetch(a + 1);
+    hinted.prefetch_row(a);
+    hinted.prefetch_row(a + 1);
+    plain.add(a, g.data(), 0.5f);
+    hinted.add(a, g.data(), 0.5f);
+  }
+  REQUIRE(hinted.size() == plain.size());
+  for (Index s = 0; s < plain.size(); ++s) {
+    CHECK(hinted.id(s) == plain.id(s));
+    CHECK(std::memcmp(hinted.row(s), plain.row(s), 16 * sizeof(float)) == 0);
+  }
 }

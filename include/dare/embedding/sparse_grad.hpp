@@ -23,6 +23,7 @@
 #include "dare/core/config.hpp"
 #include "dare/core/error.hpp"
 #include "dare/core/extent.hpp"
+#include "dare/core/prefetch.hpp"
 
 namespace dare {
 
@@ -71,6 +72,16 @@ class SparseGrad {
       if (bucket.slot < 0) return -1;
       if (bucket.id == id) return bucket.slot;
     }
+  }
+
+  /// Asks for the bucket where a lookup of `id` starts: a hint, a few adds ahead, for a
+  /// table too large for the caches. Changes nothing.
+  void prefetch(Id id) const noexcept { detail::prefetch_lines(&buckets_[bucket_of(id)], Index(sizeof(Bucket))); }
+  /// Asks for the row of `id` if it has one (finding it reads its bucket: prefetch() that
+  /// some adds earlier). Changes nothing.
+  void prefetch_row(Id id) const noexcept {
+    const Index slot = find(id);
+    if (slot >= 0) detail::prefetch_lines(rows_.data() + slot * stride_, dim() * Index(sizeof(Scalar)));
   }
 
   /// The accumulator row for `id`, zeroed the first time `id` is seen since clear().

@@ -85,6 +85,7 @@
 #include "dare/core/error.hpp"
 #include "dare/core/extent.hpp"
 #include "dare/core/parallel.hpp"
+#include "dare/core/prefetch.hpp"
 #include "dare/embedding/adam.hpp"
 #include "dare/embedding/binary_io.hpp"
 #include "dare/embedding/embedding_table.hpp"
@@ -1137,8 +1138,68 @@ class SequenceModel {
     clock.lap(profile_, Stage::Optimizer);
   }
 
-  static void copy_row(const Scalar* src, Index n, Scalar* dst, Scalar scale = Scalar(1)) {
+  // A plain copy: the same bits as src[c] * 1 (also under denormals-are-zero, where either
+  // form reads as zero to every later operation).
+  static void copy_row(const Scalar* src, Index n, Scalar* dst) {
+    std::memcpy(dst, src, static_cast<std::size_t>(n) * sizeof(Scalar));
+  }
+  static void copy_row(const Scalar* src, Index n, Scalar* dst, Scalar scale) {
     for (Index c = 0; c < n; ++c) dst[c] = src[c] * scale;
+  }
+
+  // How many window positions ahead gather_history asks for the table rows (4 rows each):
+  // enough to overlap the misses of a multi-million-row table, few enough to stay in L1.
+  static constexpr Index kGatherAhead = 8;
+  // Asks for the row that embed<R>(field, id) will read.
+  template <Role R>
+  void prefetch_embed(int field, Id id) const noexcept {
+    detail::prefetch_lines(stored_table<R>(field).row(id), width_of<R>() * Index(sizeof(Scalar)));
+  }
+  // How many window positions ahead the backward asks for the gradient rows it will add to
+  // (and twice as many for their buckets): the accumulators of a batch hold ~10^5 rows.
+  static constexpr Index kGradAhead = 8;
+  // Asks for what embed_backward<R> of the item and category of position j + kGradAhead
+  // will touch (its rows), and of j + 2 kGradAhead (its buckets).
+  template <Role R>
+  void prefetch_grads(Grads& g, const Id* items, const Id* cats, Index j, Index L) {
+    auto& gi = grad_of<R>(g, kItem);
+    auto& gc = grad_of<R>(g, kCategory);
+    if (j + 2 * kGradAhead < L) {
+      gi.prefetch(items[j + 2 * kGradAhead]);
+      gc.prefetch(cats[j + 2 * kGradAhead]);
+    }
+    if (j + kGradAhead < L) {
+      gi.prefetch_row(items[j + kGradAhead]);
+      gc.prefetch_row(cats[j + kGradAhead]);
+    }
+  }
+  // The buckets of the first 2 kGradAhead positions, before a loop that calls prefetch_grads.
+  template <Role R>
+  void prefetch_first_grads(Grads& g, const Id* items, const Id* cats, Index L) {
+    auto& gi = grad_of<R>(g, kItem);
+    auto& gc = grad_of<R>(g, kCategory);
+    for (Index j = 0; j < std::min(2 * kGradAhead, L); ++j) {
+      gi.prefetch(items[j]);
+      gc.prefetch(cats[j]);
+    }
+  }
+
+  // Asks for the rows target() will read for sample s + 1, if there is one.
+  void prefetch_next_target(const SequenceBatch& b, Index s) const noexcept {
+    if (s + 1 >= b.size) return;
+    const Id item = b.target_item[s + 1], cat = b.target_cat[s + 1];
+    prefetch_embed<Role::AttentionTarget>(kItem, item);
+    prefetch_embed<Role::AttentionTarget>(kCategory, cat);
+    prefetch_embed<Role::ReprTarget>(kItem, item);
+    prefetch_embed<Role::ReprTarget>(kCategory, cat);
+  }
+  void prefetch_position(Id item, Id cat) const noexcept {
+    prefetch_embed<Role::AttentionHistory>(kItem, item);
+    prefetch_embed<Role::AttentionHistory>(kCategory, cat);
+    if constexpr (!kShared) {
+      prefetch_embed<Role::ReprHistory>(kItem, item);
+      prefetch_embed<Role::ReprHistory>(kCategory, cat);
+    }
   }
 
   // Gathers the attention keys [item | cat] (2A) and values [item | cat (| time)] of the
@@ -1162,7 +1223,9 @@ class SequenceModel {
     w.cached = true;
     ++w.window;
     if constexpr (kGroups) w.hist_group.assign(groups, groups + L);
+    for (Index j = 0; j < std::min(kGatherAhead, L); ++j) prefetch_position(items[j], cats[j]);
     for (Index j = 0; j < L; ++j) {
+      if (j + kGatherAhead < L) prefetch_position(items[j + kGatherAhead], cats[j + kGatherAhead]);
       w.valid[static_cast<std::size_t>(j)] = items[j] != 0;
       Scalar* k = w.keys.data() + j * w.sem_stride;
       embed<Role::AttentionHistory>(kItem, items[j], k);
@@ -1321,6 +1384,7 @@ class SequenceModel {
 
   void sample_forward(Work& w, const SequenceBatch& b, Index s, bool training) {
     detail::StageClock clock(profile_on_ && training);
+    prefetch_next_target(b, s);
     gather_history(w, b, s, time_);
     target(w, b.target_item[s], b.target_cat[s], time_);
     clock.lap(w.profile, Stage::Gather);
@@ -1337,6 +1401,7 @@ class SequenceModel {
     const Id t_item = b.target_item[s];
     const Id t_cat = b.target_cat[s];
     detail::StageClock clock(profile_on_);
+    prefetch_next_target(b, s);
     gather_history(w, b, s, time_);
     target(w, t_item, t_cat, time_);
     clock.lap(w.profile, Stage::BackGather);
@@ -1391,6 +1456,7 @@ class SequenceModel {
     const Id* cats = b.hist_cat + s * L;
     std::fill(w.dq.begin(), w.dq.end(), Scalar(0));
     if constexpr (kGroups) std::fill(w.slot_time_ds.begin(), w.slot_time_ds.end(), Scalar(0));
+    if constexpr (!kGroups) prefetch_first_grads<Role::AttentionHistory>(g, items, cats, L);
     scorer_.backward(
         w.scorer, w.q.data(), w.keys.data(), w.sem_stride, L, w.valid.data(), w.ds.data(), w.dq.data(),
         [&](Index j, const Scalar* dir, Scalar scale) {
@@ -1400,6 +1466,7 @@ class SequenceModel {
               embed_backward<Role::AttentionHistory>(g, kCategory, cats[m], dir + A_, scale * inv);
             });
           } else {
+            prefetch_grads<Role::AttentionHistory>(g, items, cats, j, L);
             embed_backward<Role::AttentionHistory>(g, kItem, items[j], dir, scale);
             embed_backward<Role::AttentionHistory>(g, kCategory, cats[j], dir + A_, scale);
           }
@@ -1419,6 +1486,7 @@ class SequenceModel {
 
     // Values → representation embeddings. Padded positions carry gradient only where they
     // had weight (an all-padded window), exactly as the dense reference.
+    if constexpr (!kGroups) prefetch_first_grads<Role::ReprHistory>(g, items, cats, L);
     for (Index j = 0; j < L; ++j) {
       const Scalar* dvj = w.dvals.data() + j * w.val_stride;
       if constexpr (kGroups) {  // slot j's value is its members' mean
@@ -1430,6 +1498,7 @@ class SequenceModel {
         });
         continue;
       }
+      prefetch_grads<Role::ReprHistory>(g, items, cats, j, L);
       if (!w.valid[static_cast<std::size_t>(j)] && !any_nonzero(dvj, V)) continue;
       embed_backward<Role::ReprHistory>(g, kItem, items[j], dvj, Scalar(1));
       embed_backward<Role::ReprHistory>(g, kCategory, cats[j], dvj + R_, Scalar(1));
