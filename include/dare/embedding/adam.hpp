@@ -60,6 +60,7 @@
 
 #include "dare/core/aligned.hpp"
 #include "dare/core/denormals.hpp"
+#include "dare/core/prefetch.hpp"
 #include "dare/embedding/optimizer_common.hpp"
 
 namespace dare {
@@ -477,18 +478,15 @@ class TableAdam : public detail::TableOptimizerBase<Scalar, Dim> {
   // moments) kAhead ids before its turn. Ids out of range are left to the caller's check.
   static constexpr Index kAhead = 8;
   void prefetch_current(Id id) const noexcept {
-    if (id >= 0 && id < this->rows_) __builtin_prefetch(current_.data() + id);
+    if (id >= 0 && id < this->rows_) detail::prefetch_lines(current_.data() + id, sizeof(std::int64_t));
   }
   void prefetch_row(Id id) const noexcept {
     if (id < 0 || id >= this->rows_) return;
-    const Index stride = this->table_->stride();
-    const Index off = static_cast<Index>(id) * stride;
-    const Index bytes = stride * static_cast<Index>(sizeof(Scalar));
-    for (Index b = 0; b < bytes; b += 64) {
-      __builtin_prefetch(reinterpret_cast<const char*>(this->table_->data() + off) + b, 1);
-      __builtin_prefetch(reinterpret_cast<const char*>(m_.data() + off) + b, 1);
-      __builtin_prefetch(reinterpret_cast<const char*>(v_.data() + off) + b, 1);
-    }
+    const Index off = static_cast<Index>(id) * this->table_->stride();
+    const Index bytes = this->table_->stride() * static_cast<Index>(sizeof(Scalar));
+    detail::prefetch_lines(this->table_->data() + off, bytes);
+    detail::prefetch_lines(m_.data() + off, bytes);
+    detail::prefetch_lines(v_.data() + off, bytes);
   }
   // prepare() reads the rows only if they are behind (the batch reads their values anyway).
   void prefetch_if_behind(Id id) const noexcept {
