@@ -125,7 +125,12 @@ class SparseGrad {
     DARE_CHECK_ARG(other.dim() == dim(), "merge: gradient dims differ (", other.dim(), " vs ",
                    dim(), ")");
     DARE_CHECK_ARG(&other != this, "merge: cannot merge a gradient into itself");
-    for (Index s = 0; s < other.size(); ++s) add(other.id(s), other.row(s));
+    const Index n = other.size();
+    for (Index s = 0; s < n; ++s) {
+      if (s + 2 * kMergeAhead < n) prefetch(other.id(s + 2 * kMergeAhead));
+      if (s + kMergeAhead < n) prefetch_row(other.id(s + kMergeAhead));
+      add(other.id(s), other.row(s));
+    }
   }
 
   /// Makes room for `n` distinct ids without further allocation.
@@ -151,6 +156,7 @@ class SparseGrad {
   }
 
  private:
+  static constexpr Index kMergeAhead = 8;  // merge's hints: rows 8 ids ahead, buckets 16
   struct Bucket {
     Id id;
     std::int32_t slot;  // -1: empty

@@ -450,8 +450,13 @@ class SequenceModel {
     DARE_CHECK_ARG(dense_adam_ != nullptr, "configure_optimizer must be called before step");
     detail::StageClock clock(profile_on_);
     const Grads& g = grads_[0];
-    for (std::size_t i = 0; i < att_adam_.size(); ++i) att_adam_[i]->step(g.att[i]);
-    for (std::size_t i = 0; i < repr_adam_.size(); ++i) repr_adam_[i]->step(g.repr[i]);
+    for_each_table_adam([&](auto& adam, std::size_t i, auto att) {
+      if constexpr (decltype(att)::value) {
+        adam.step(g.att[i]);
+      } else {
+        adam.step(g.repr[i]);
+      }
+    });
     dense_adam_->step();
     if (deferred_) stale_.store(true, std::memory_order_release);
     clock.lap(profile_, Stage::Optimizer);
@@ -1122,7 +1127,8 @@ class SequenceModel {
       time_ids_.resize(static_cast<std::size_t>(b.max_len) + 1);
       for (std::size_t i = 0; i < time_ids_.size(); ++i) time_ids_[i] = static_cast<Id>(i);
     }
-    const auto rows_of = [&](auto& adam, int field) {
+    for_each_table_adam([&](auto& adam, std::size_t i, auto) {
+      const int field = static_cast<int>(i) % kFields;
       if (field == kItem) {
         adam.prepare(b.hist_item, n);
         adam.prepare(b.target_item, b.size);
@@ -1132,10 +1138,31 @@ class SequenceModel {
       } else {
         adam.prepare(time_ids_.data(), static_cast<Index>(time_ids_.size()));
       }
-    };
-    for (std::size_t i = 0; i < att_adam_.size(); ++i) rows_of(*att_adam_[i], static_cast<int>(i) % kFields);
-    for (std::size_t i = 0; i < repr_adam_.size(); ++i) rows_of(*repr_adam_[i], static_cast<int>(i) % kFields);
+    });
     clock.lap(profile_, Stage::Optimizer);
+  }
+
+  // Calls fn(optimizer, index in its set, std::bool_constant<attention set>) for every table's optimizer, the tables
+  // spread over the worker threads (each table's work is one thread's, so its bits do not
+  // depend on the thread count), in the calling thread's flush-to-zero mode.
+  template <class Fn>
+  void for_each_table_adam(Fn&& fn) {
+    const auto n = static_cast<Index>(att_adam_.size() + repr_adam_.size());
+    const unsigned mode = denormal_mode();
+    // The item tables are the large ones: interleaving puts them on different workers.
+    parallel_for(threads_, n, [&](int w, Index begin, Index end) {
+      const ScopedDenormalMode fp(mode);
+      (void)begin;
+      (void)end;
+      for (Index k = w; k < n; k += std::min<Index>(threads_, n)) {
+        const auto i = static_cast<std::size_t>(k);
+        if (i < att_adam_.size()) {
+          fn(*att_adam_[i], i, std::true_type{});
+        } else {
+          fn(*repr_adam_[i - att_adam_.size()], i - att_adam_.size(), std::false_type{});
+        }
+      }
+    });
   }
 
   // A plain copy: the same bits as src[c] * 1 (also under denormals-are-zero, where either
@@ -1527,14 +1554,25 @@ class SequenceModel {
   void finish_gradients() {
     Grads& g = grads_[0];
     const Index L = config_.max_len;
+    // The tables' accumulators, each merged by one worker (in worker order, as a serial merge
+    // would), the tables interleaved over the workers so the two item tables go to two.
+    if (threads_ > 1) {
+      constexpr int n = kAttTables + kReprTables;
+      parallel_for(threads_, n, [&](int w, Index, Index) {
+        for (int i = w; i < n; i += std::min(threads_, n)) {
+          if (i % kFields == kTime) continue;  // dense accumulators, below
+          for (int t = 1; t < threads_; ++t) {
+            if (i < kAttTables) {
+              g.att[static_cast<std::size_t>(i)].merge(grads_[t].att[static_cast<std::size_t>(i)]);
+            } else {
+              g.repr[static_cast<std::size_t>(i - kAttTables)].merge(grads_[t].repr[static_cast<std::size_t>(i - kAttTables)]);
+            }
+          }
+        }
+      });
+    }
     for (int t = 1; t < threads_; ++t) {
       Grads& o = grads_[t];
-      for (int i = 0; i < kAttTables; ++i) {
-        if (i % kFields != kTime) g.att[static_cast<std::size_t>(i)].merge(o.att[static_cast<std::size_t>(i)]);
-      }
-      for (int i = 0; i < kReprTables; ++i) {
-        if (i % kFields != kTime) g.repr[static_cast<std::size_t>(i)].merge(o.repr[static_cast<std::size_t>(i)]);
-      }
       for (int use = 0; use < 2 && observe_; ++use) {
         for (int f = 0; f < kFields; ++f) {
           if (f != kTime) g.by_use[use][static_cast<std::size_t>(f)].merge(o.by_use[use][static_cast<std::size_t>(f)]);
