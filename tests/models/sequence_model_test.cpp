@@ -373,7 +373,7 @@ namespace {
 template <class Model>
 void check_deferred_training(const char* name) {
   INFO(name);
-  dare::ModelConfig config = tiny_config(4, 4);
+  dare::ModelConfig config = tiny_config(Model::AttDim, Model::ReprDim);
   // Most item and category rows are untouched in a step (deferred); the time table's are
   // mostly touched (streamed).
   config.num_items = 20000;
@@ -425,5 +425,5 @@ TEST_CASE("deferred optimizer rows train, predict, serve and save the same bits 
           "[models][training]") {
   check_deferred_training<dare::Dare<float, 4, 4>>("dare");
   check_deferred_training<dare::Twin4E<float, 4, 4>>("twin-4e");
-  check_deferred_training<dare::TwinProj<float, 4>>("twin-proj");
+  check_deferred_training<dare::Twin<float, 2>>("twin");
 }
