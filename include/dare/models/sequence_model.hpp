@@ -1142,9 +1142,10 @@ class SequenceModel {
     clock.lap(profile_, Stage::Optimizer);
   }
 
-  // Calls fn(optimizer, index in its set, std::bool_constant<attention set>) for every table's optimizer, the tables
-  // spread over the worker threads (each table's work is one thread's, so its bits do not
-  // depend on the thread count), in the calling thread's flush-to-zero mode.
+  // Calls fn(optimizer, index in its set, std::bool_constant<is an attention set>) for every
+  // table's optimizer, the tables spread over the worker threads (each table's work is one
+  // thread's, so its bits do not depend on the thread count), in the calling thread's
+  // flush-to-zero mode.
   template <class Fn>
   void for_each_table_adam(Fn&& fn) {
     const auto n = static_cast<Index>(att_adam_.size() + repr_adam_.size());
