@@ -126,11 +126,6 @@ MachineRates measure_rates() {
   return r;
 }
 
-// Where a training step's time goes (SequenceModel::set_stage_profile), per sample, against
-// each stage's floor: its arithmetic at the measured GEMM rate or its bytes at the measured
-// bandwidth (a bound no code reaches, to say how far each stage is from the machine's limit).
-// `items`/`cats` > 0 size the tables as a real log's (the data's ids stay in range), which
-// changes what the optimizer streams under dense Adam.
 // Dense Adam on one item table of the real log's size, where (unlike the breakdown's, whose
 // data touch only the built-in log's items) every row takes gradients: each step touches
 // `touched` uniformly drawn rows, as a batch of the real log would, and every `interval`
@@ -175,6 +170,12 @@ void table_adam_case(dare::Index rows, dare::Index touched, int steps, int inter
   }
 }
 
+
+// Where a training step's time goes (SequenceModel::set_stage_profile), per sample, against
+// each stage's floor: its arithmetic at the measured GEMM rate or its bytes at the measured
+// bandwidth (a bound no code reaches, to say how far each stage is from the machine's limit).
+// `items`/`cats` > 0 size the tables as a real log's (the data's ids stay in range), which
+// changes what the optimizer streams under dense Adam.
 template <class Model>
 void breakdown_case(const char* name, const dare::Dataset& data, int threads, int steps, dare::Index items,
                     dare::Index cats, dare::AdamMode mode, const MachineRates& rates, bool defer = true) {

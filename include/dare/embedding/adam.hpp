@@ -438,16 +438,16 @@ class TableAdam : public detail::TableOptimizerBase<Scalar, Dim> {
   // touched row up to the step before, then apply this step's update with its gradient.
   void deferred_step(const Grad& grad, const detail::AdamStepCoefficients<Scalar>& c) {
     const unsigned mode = denormal_mode();
-    if (!replay_.empty() && mode != replay_mode_) {
-      --step_;  // the steps recorded so far replay in their own mode
+    const bool stream = static_cast<double>(grad.size()) >= stream_share_ * static_cast<double>(this->rows_);
+    if (stream || mode != replay_mode_) {
+      // Every row up to the step before (replay_base_ = step_ - 1), the recorded steps in
+      // their own mode: before a streaming pass, or before steps in another mode.
+      --step_;
       synchronize();
       ++step_;
     }
     replay_mode_ = mode;
-    if (static_cast<double>(grad.size()) >= stream_share_ * static_cast<double>(this->rows_)) {
-      --step_;
-      synchronize();  // every row up to the step before (replay_base_ = step_ - 1)
-      ++step_;
+    if (stream) {
       dense_step(grad, c);
       replay_base_ = step_;  // and now every row has this step too
       return;
@@ -490,18 +490,17 @@ class TableAdam : public detail::TableOptimizerBase<Scalar, Dim> {
   }
   // prepare() reads the rows only if they are behind (the batch reads their values anyway).
   void prefetch_if_behind(Id id) const noexcept {
-    if (id >= 0 && id < this->rows_ &&
-        std::max(current_[static_cast<std::size_t>(id)], replay_base_) <
-            replay_base_ + static_cast<std::int64_t>(replay_.size()))
+    if (id >= 0 && id < this->rows_ && std::max(current_[static_cast<std::size_t>(id)], replay_base_) < replayed_to())
       prefetch_row(id);
   }
 
   // Replays the recorded zero-gradient steps row `id` missed. replay_ covers steps
   // replay_base_ + 1 .. replay_base_ + replay_.size(); deferred_step appends a step's
   // coefficients only after its touched rows, so there they come up to the step before.
+  std::int64_t replayed_to() const noexcept { return replay_base_ + static_cast<std::int64_t>(replay_.size()); }
   void bring_up_to_date(Id id) {
     auto& at = current_[static_cast<std::size_t>(id)];
-    const std::int64_t upto = replay_base_ + static_cast<std::int64_t>(replay_.size());
+    const std::int64_t upto = replayed_to();
     if (at < replay_base_) at = replay_base_;  // every row is up to date with the last synchronize
     if (at >= upto) return;
     const Index stride = this->table_->stride();

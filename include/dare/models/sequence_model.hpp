@@ -1142,26 +1142,27 @@ class SequenceModel {
     clock.lap(profile_, Stage::Optimizer);
   }
 
+  // Calls fn(i) for every table i in [0, kAttTables + kReprTables) (attention sets first),
+  // the tables interleaved over the worker threads so the two item tables go to two; each
+  // table's work is one thread's, so its bits do not depend on the thread count (and the
+  // workers inherit the caller's flush-to-zero mode).
+  template <class Fn>
+  void for_each_table_in_parallel(Fn&& fn) {
+    constexpr int n = kAttTables + kReprTables;
+    parallel_for(threads_, n, [&](int w, Index, Index) {
+      for (int i = w; i < n; i += std::min(threads_, n)) fn(i);
+    });
+  }
   // Calls fn(optimizer, index in its set, std::bool_constant<is an attention set>) for every
-  // table's optimizer, the tables spread over the worker threads (each table's work is one
-  // thread's, so its bits do not depend on the thread count), in the calling thread's
-  // flush-to-zero mode.
+  // table's optimizer, as for_each_table_in_parallel.
   template <class Fn>
   void for_each_table_adam(Fn&& fn) {
-    const auto n = static_cast<Index>(att_adam_.size() + repr_adam_.size());
-    const unsigned mode = denormal_mode();
-    // The item tables are the large ones: interleaving puts them on different workers.
-    parallel_for(threads_, n, [&](int w, Index begin, Index end) {
-      const ScopedDenormalMode fp(mode);
-      (void)begin;
-      (void)end;
-      for (Index k = w; k < n; k += std::min<Index>(threads_, n)) {
-        const auto i = static_cast<std::size_t>(k);
-        if (i < att_adam_.size()) {
-          fn(*att_adam_[i], i, std::true_type{});
-        } else {
-          fn(*repr_adam_[i - att_adam_.size()], i - att_adam_.size(), std::false_type{});
-        }
+    for_each_table_in_parallel([&](int i) {
+      if (i < kAttTables) {
+        fn(*att_adam_[static_cast<std::size_t>(i)], static_cast<std::size_t>(i), std::true_type{});
+      } else {
+        fn(*repr_adam_[static_cast<std::size_t>(i - kAttTables)], static_cast<std::size_t>(i - kAttTables),
+           std::false_type{});
       }
     });
   }
@@ -1555,19 +1556,16 @@ class SequenceModel {
   void finish_gradients() {
     Grads& g = grads_[0];
     const Index L = config_.max_len;
-    // The tables' accumulators, each merged by one worker (in worker order, as a serial merge
-    // would), the tables interleaved over the workers so the two item tables go to two.
+    // The tables' accumulators, each merged by one worker, in worker order as a serial
+    // merge would (the time tables' are dense accumulators, below).
     if (threads_ > 1) {
-      constexpr int n = kAttTables + kReprTables;
-      parallel_for(threads_, n, [&](int w, Index, Index) {
-        for (int i = w; i < n; i += std::min(threads_, n)) {
-          if (i % kFields == kTime) continue;  // dense accumulators, below
-          for (int t = 1; t < threads_; ++t) {
-            if (i < kAttTables) {
-              g.att[static_cast<std::size_t>(i)].merge(grads_[t].att[static_cast<std::size_t>(i)]);
-            } else {
-              g.repr[static_cast<std::size_t>(i - kAttTables)].merge(grads_[t].repr[static_cast<std::size_t>(i - kAttTables)]);
-            }
+      for_each_table_in_parallel([&](int i) {
+        if (i % kFields == kTime) return;
+        for (int t = 1; t < threads_; ++t) {
+          if (i < kAttTables) {
+            g.att[static_cast<std::size_t>(i)].merge(grads_[t].att[static_cast<std::size_t>(i)]);
+          } else {
+            g.repr[static_cast<std::size_t>(i - kAttTables)].merge(grads_[t].repr[static_cast<std::size_t>(i - kAttTables)]);
           }
         }
       });
