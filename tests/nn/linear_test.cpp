@@ -5,6 +5,7 @@
 
 #include "dare/nn/linear.hpp"
 #include "nn/finite_difference.hpp"
+#include "nn/linear_threads_checks.hpp"
 
 namespace {
 using Matrix = dare::nn::Matrix<double>;
@@ -98,4 +99,15 @@ TEST_CASE("a linear layer rejects inputs and gradients of the wrong shape", "[nn
   dare::nn::Matrix<float> dy = dare::nn::Matrix<float>::Zero(3, 3);
   CHECK_THROWS_AS(lin.backward(dy, nullptr), std::invalid_argument);
   CHECK_THROWS_AS(dare::nn::Linear<float>(0, 3), std::invalid_argument);
+}
+
+TEMPLATE_TEST_CASE("a linear layer's products give the same bits on any thread count", "[nn][linear]", float,
+                   double) {
+  CHECK(dare_test::check_linear_threads_shapes<TestType>() == "");
+}
+
+TEST_CASE("a linear layer rejects a thread count below one", "[nn][linear]") {
+  dare::nn::Linear<double> lin(2, 2);
+  CHECK_THROWS_WITH(lin.set_threads(0), Catch::Contains("threads must be at least 1, got 0"));
+  CHECK(lin.threads() == 1);
 }

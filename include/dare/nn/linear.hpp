@@ -6,22 +6,34 @@
 // the batch size changes; the copy is taken before y is written, so x and y may be the same
 // matrix. Gradients accumulate (+=) like PyTorch's, and the caller zeroes them.
 //
+// Threads (set_threads). Eigen runs a GEMM on one thread unless OpenMP is on, which dare
+// avoids (its idle threads spin on the cores the workers need). So the layer splits its
+// products itself, into one block per worker, along a dimension that is not summed over:
+// W X and Wᵀ dY by batch columns, dY Xᵀ by the columns of dW (input features). Each output
+// element is then still one dot product over the whole summed dimension, and with Eigen 3.4
+// the blocks, cut at multiples of 16, run the same kernel paths as the whole product (its
+// micro-kernels group columns by 4 and keep the rows' grouping): the bits are the same for
+// any thread count, which tests/nn/linear_test.cpp checks.
+//
 // Initialisation follows the reference settings: weights N(0, σ), biases 0. The normal draws
 // come from std::mt19937_64 (whose output the standard fixes) through Box–Muller, not from
 // std::normal_distribution (whose algorithm differs between standard libraries), so a seed
 // gives the same weights everywhere.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <Eigen/Core>
 
 #include "dare/core/config.hpp"
 #include "dare/core/error.hpp"
+#include "dare/core/parallel.hpp"
 #include "dare/nn/parameter.hpp"
 
 namespace dare::nn {
@@ -76,13 +88,28 @@ class Linear {
     bias_.value.setZero();
   }
 
+  /// Worker threads for the layer's products (default 1), taken from `pool` when given (it
+  /// must outlive the layer's use; see core/parallel.hpp), else started per product. Results
+  /// do not depend on either.
+  void set_threads(int threads, WorkerPool* pool = nullptr) {
+    DARE_CHECK_ARG(threads >= 1, "Linear '", name(), "': threads must be at least 1, got ", threads);
+    threads_ = threads;
+    pool_ = pool;
+  }
+  int threads() const noexcept { return threads_; }
+
   /// y = W x + b for x of shape in x B; keeps a copy of x for backward.
   void forward(const Matrix& x, Matrix& y) {
     DARE_CHECK_ARG(x.rows() == in(), "Linear '", name(), "': input has ", x.rows(),
                    " rows but the layer takes ", in());
     x_ = x;
-    y.noalias() = weight_.value * x_;
-    y.colwise() += bias_.value.col(0);
+    y.resize(out(), x_.cols());
+    const int parts = blocks(x_.cols(), in() * out());
+    parallel_for(pool_, parts, parts, [&](int, Index part, Index) {
+      const auto [c0, n] = block(x_.cols(), parts, part);
+      y.middleCols(c0, n).noalias() = weight_.value * x_.middleCols(c0, n);
+      y.middleCols(c0, n).colwise() += bias_.value.col(0);
+    });
   }
 
   /// Accumulates dW += dy xᵀ and db += Σ_columns dy for the last forward input; if `dx` is
@@ -91,17 +118,24 @@ class Linear {
     DARE_CHECK_ARG(dy.rows() == out() && dy.cols() == x_.cols(), "Linear '", name(),
                    "': gradient is ", dy.rows(), "x", dy.cols(), " but the last forward output was ",
                    out(), "x", x_.cols());
-    weight_.grad.noalias() += dy * x_.transpose();
     bias_.grad.col(0) += dy.rowwise().sum();
-    if (dx != nullptr) {
-      if (dx == &dy) {
-        // Wᵀ dy cannot be written over dy in place; GEMM needs a distinct destination.
-        dx_tmp_.noalias() = weight_.value.transpose() * dy;
-        dx->swap(dx_tmp_);
-      } else {
-        dx->noalias() = weight_.value.transpose() * dy;
+    // Wᵀ dy cannot be written over dy in place; GEMM needs a distinct destination.
+    Matrix* grad_x = dx == &dy ? &dx_tmp_ : dx;
+    if (grad_x != nullptr) grad_x->resize(in(), dy.cols());
+    const int w_parts = blocks(in(), out() * dy.cols());
+    const int x_parts = grad_x != nullptr ? blocks(dy.cols(), in() * out()) : 0;
+    const int parts = std::max(w_parts, x_parts);
+    parallel_for(pool_, parts, parts, [&](int, Index part, Index) {
+      if (part < w_parts) {
+        const auto [r0, n] = block(in(), w_parts, part);
+        weight_.grad.middleCols(r0, n).noalias() += dy * x_.middleRows(r0, n).transpose();
       }
-    }
+      if (part < x_parts) {
+        const auto [c0, n] = block(dy.cols(), x_parts, part);
+        grad_x->middleCols(c0, n).noalias() = weight_.value.transpose() * dy.middleCols(c0, n);
+      }
+    });
+    if (dx == &dy) dx->swap(dx_tmp_);
   }
 
   Parameter<Scalar>& weight() noexcept { return weight_; }
@@ -118,7 +152,32 @@ class Linear {
     return n;
   }
 
+  // Blocks are cut at multiples of kBlockAlign, so a block never takes another kernel path
+  // than the whole product (see the design note), and each has at least kMinBlockWork
+  // multiply-adds: a thread costs tens of microseconds to start.
+  static constexpr Index kBlockAlign = 16;
+  static constexpr Index kMinBlockWork = Index{1} << 18;
+
+  /// How many blocks a dimension of n, each unit of which costs `unit_work` multiply-adds,
+  /// splits into: one per thread, fewer when the work is small.
+  int blocks(Index n, Index unit_work) const noexcept {
+    const Index by_size = n / kBlockAlign;
+    const Index by_work = n * unit_work / kMinBlockWork;
+    return static_cast<int>(std::clamp<Index>(std::min(by_size, by_work), 1, threads_));
+  }
+
+  /// The part-th of `parts` blocks of [0, n): {first, size}, boundaries at multiples of
+  /// kBlockAlign (the last block takes the rest).
+  static std::pair<Index, Index> block(Index n, int parts, Index part) {
+    const auto edge = [&](Index p) {
+      return p == parts ? n : (n * p / parts) / kBlockAlign * kBlockAlign;
+    };
+    return {edge(part), edge(part + 1) - edge(part)};
+  }
+
   std::string name_;
+  int threads_ = 1;
+  WorkerPool* pool_ = nullptr;  // not owned
   Parameter<Scalar> weight_;
   Parameter<Scalar> bias_;
   Matrix x_;       // input of the last forward

@@ -110,6 +110,12 @@ class Mlp {
     for (auto& bn : batch_norm_) bn.set_training(training);
   }
 
+  /// Worker threads for the Linear layers' products, from `pool` when given (linear.hpp);
+  /// results do not depend on them.
+  void set_threads(int threads, WorkerPool* pool = nullptr) {
+    for (auto& l : linears_) l.set_threads(threads, pool);
+  }
+
   /// The statistics the BatchNorm uses in inference mode.
   void set_inference_stats(InferenceStats stats) {
     for (auto& bn : batch_norm_) bn.set_inference_stats(stats);
