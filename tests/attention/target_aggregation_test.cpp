@@ -1,6 +1,8 @@
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <random>
+#include <type_traits>
 #include <vector>
 
 #include "dare/attention/target_aggregation.hpp"
@@ -101,5 +103,38 @@ TEMPLATE_TEST_CASE("aggregation backward matches finite differences with and wit
     agg.backward(w.data(), rows.data(), kStride, n, nullptr, u.data(), nullptr, nullptr, dw.data(), nullptr, 0,
                  nullptr);
     for (double g : dw) CHECK(g == 0.0);
+  }
+}
+
+TEMPLATE_TEST_CASE("aggregation backward agrees with a double-precision loop at any width", "[attention][target_aggregation]",
+                   float, double) {
+  // Widths below, at and past the register widths, the models' 48, and past the 512 scalars
+  // whose g lives on the stack (the heap path); rows padded to a stride of width + 3.
+  for (const Index d : {Index{1}, Index{7}, Index{48}, Index{513}, Index{700}}) {
+    INFO("width " << d);
+    const dare::TargetAggregation<TestType> agg(d);
+    const Index n = 37, stride = d + 3;
+    std::mt19937_64 rng(static_cast<std::uint64_t>(d));
+    const auto draw = [&](Index count) {
+      const std::vector<double> x = dare_test::uniform(rng, count);
+      return std::vector<TestType>(x.begin(), x.end());
+    };
+    const std::vector<TestType> w = draw(n), rows = draw(n * stride), v = draw(d), u = draw(d), du = draw(d),
+                                dtr = draw(d);
+    std::vector<TestType> dw(n), drows(n * stride, TestType(0)), dv(d, TestType(0));
+    agg.backward(w.data(), rows.data(), stride, n, v.data(), u.data(), du.data(), dtr.data(), dw.data(), drows.data(),
+                 stride, dv.data());
+    const double tol = std::is_same_v<TestType, float> ? 1e-5 : 1e-13;
+    for (Index i = 0; i < n; ++i) {
+      double dot = 0, norm = 0;
+      for (Index c = 0; c < d; ++c) {
+        const double g = double(du[c]) + double(dtr[c]) * double(v[c]);
+        dot += double(rows[i * stride + c]) * g;
+        norm += std::abs(double(rows[i * stride + c]) * g);
+        CHECK(double(drows[i * stride + c]) == Approx(double(w[i]) * g).epsilon(tol).margin(tol));
+      }
+      CHECK(std::abs(double(dw[i]) - dot) <= tol * (norm + 1));
+      for (Index c = d; c < stride; ++c) CHECK(drows[i * stride + c] == TestType(0));
+    }
   }
 }

@@ -26,6 +26,7 @@
 #include "dare/core/config.hpp"
 #include "dare/core/error.hpp"
 #include "dare/core/extent.hpp"
+#include "dare/search/dot_kernels.hpp"
 
 namespace dare {
 
@@ -105,12 +106,13 @@ class SoftmaxAttention {
   }
 
   /// dscores = dL/dscores given the softmax output and dL/dweights:
-  /// ds_i = w_i (dw_i - Σ_j w_j dw_j). `dscores` may alias `dweights`.
+  /// ds_i = w_i (dw_i - Σ_j w_j dw_j), the sum in dot_rows' order. `dscores` may alias
+  /// `dweights`.
   static void softmax_backward(const Scalar* weights, const Scalar* dweights, Index n,
                                Scalar* dscores) {
     DARE_ASSERT(n >= 0);
     Scalar dot = 0;
-    for (Index j = 0; j < n; ++j) dot += weights[j] * dweights[j];
+    if (n > 0) dot_rows(weights, dweights, 1, n, &dot, n);  // SIMD: one row of n
     for (Index j = 0; j < n; ++j) dscores[j] = weights[j] * (dweights[j] - dot);
   }
 
