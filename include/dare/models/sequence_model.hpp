@@ -35,7 +35,8 @@
 //
 // Parallelism: samples of a batch are split over `threads` workers, each with its own
 // scratch and gradient accumulators, merged before the optimizer step. The two MLP heads run
-// on the whole batch (their BatchNorm needs batch statistics).
+// on the whole batch (their BatchNorm needs batch statistics), their Linear layers' products
+// split over the workers in blocks that leave every bit as one thread computes it.
 //
 // Observing the roles (shared layouts only: TWIN, its projection, DIN, the hashing models).
 // With observe_role_gradients on, every table-row gradient is also added to one of two
@@ -210,6 +211,7 @@ class SequenceModel {
   using ScorerImpl = typename Scorer::template Impl<Scalar, kSemDim>;
   static constexpr bool kUsesTime = ScorerImpl::kUsesTime;
   static constexpr int kFields = kUsesTime ? 3 : 2;
+  static constexpr int kValueDim = detail::times(kFields, ReprDim);  // [item | cat (| time)]
   static constexpr int kAttTables = Embedding::kAttSets * kFields;
   static constexpr int kReprTables = Embedding::kReprSets * kFields;
   /// The history is attended to as clusters of positions (TWIN-V2; see selectors.hpp).
@@ -367,10 +369,15 @@ class SequenceModel {
     return p;
   }
 
-  /// Number of worker threads used by training and batch prediction.
+  /// Number of worker threads used by training and batch prediction; those beyond the
+  /// caller are kept in a pool while the model lives (core/parallel.hpp).
   void set_threads(int threads) {
     DARE_CHECK_ARG(threads >= 1, "threads must be at least 1, got ", threads);
     threads_ = threads;
+    pool_.reset();  // the heads' layers point to it: they get the new one below
+    if (threads > 1) pool_ = std::make_unique<WorkerPool>(threads);
+    main_.set_threads(threads, pool_.get());
+    aux_.set_threads(threads, pool_.get());
     while (static_cast<int>(work_.size()) < threads) work_.emplace_back(*this);
     while (static_cast<int>(grads_.size()) < threads) grads_.emplace_back(*this);
   }
@@ -390,7 +397,7 @@ class SequenceModel {
     aux_.set_training(true);
     prepare_time();
 
-    parallel_for(threads_, B, [&](int w, Index begin, Index end) {
+    parallel_for(pool_.get(), threads_, B, [&](int w, Index begin, Index end) {
       work_[w].cached = false;
       for (Index s = begin; s < end; ++s) sample_forward(work_[w], batch, s, true);
     });
@@ -410,11 +417,17 @@ class SequenceModel {
     }
     clock.lap(profile_, Stage::Heads);
 
-    parallel_for(threads_, B, [&](int w, Index begin, Index end) {
+    parallel_for(pool_.get(), threads_, B, [&](int w, Index begin, Index end) {
       Grads& g = grads_[w];
+      Work& work = work_[w];
       g.clear();
-      work_[w].cached = false;
-      for (Index s = begin; s < end; ++s) sample_backward(work_[w], g, batch, s);
+      work.cached = false;
+      work.pending = false;
+      std::fill(work.dkeys.begin(), work.dkeys.end(), Scalar(0));
+      std::fill(work.dvals.begin(), work.dvals.end(), Scalar(0));
+      for (Index s = begin; s < end; ++s) sample_backward(work, g, batch, s);
+      detail::StageClock clock(profile_on_);
+      flush_window(work, g, clock);
     });
     detail::StageClock merge_clock(profile_on_);  // the workers timed their own stages
     finish_gradients();
@@ -802,6 +815,7 @@ class SequenceModel {
           vals(static_cast<std::size_t>(m.config_.max_len * val_stride)),
           sel(static_cast<std::size_t>(m.selected_count() * val_stride)),
           dvals(vals.size()),
+          dkeys(keys.size()),
           dsel(sel.size()),
           scores(static_cast<std::size_t>(m.config_.max_len)),
           ds(scores.size()),
@@ -822,7 +836,11 @@ class SequenceModel {
           selector(m.selector_setup()),
           scorer(sem_stride) {}
     Index sem_stride, val_stride;
-    AlignedVector<Scalar> keys, vals, sel, dvals, dsel;
+    AlignedVector<Scalar> keys, vals, sel, dvals, dkeys, dsel;
+    // The backward sums the gradients of the window's keys (dkeys) and values (dvals) over
+    // the consecutive samples that share it (a positive and its negatives) and adds them to
+    // the tables' accumulators once, when the window changes (flush_window).
+    bool pending = false;
     std::vector<Scalar> scores, ds, dw_all, sel_scores, dw, ds_sel;
     std::vector<Index> sel_pos;
     std::vector<std::uint8_t> valid;
@@ -1075,7 +1093,7 @@ class SequenceModel {
     const Index B = batch.size;
     prepare_batch(B);
     prepare_time();
-    parallel_for(threads_, B, [&](int w, Index begin, Index end) {
+    parallel_for(pool_.get(), threads_, B, [&](int w, Index begin, Index end) {
       work_[w].cached = false;
       for (Index s = begin; s < end; ++s) sample_forward(work_[w], batch, s, false);
     });
@@ -1149,7 +1167,7 @@ class SequenceModel {
   template <class Fn>
   void for_each_table_in_parallel(Fn&& fn) {
     constexpr int n = kAttTables + kReprTables;
-    parallel_for(threads_, n, [&](int w, Index, Index) {
+    parallel_for(pool_.get(), threads_, n, [&](int w, Index, Index) {
       for (int i = w; i < n; i += std::min(threads_, n)) fn(i);
     });
   }
@@ -1231,6 +1249,17 @@ class SequenceModel {
     }
   }
 
+  // Whether w holds sample s's window already (the previous sample's, most often).
+  bool holds_window(const Work& w, const SequenceBatch& b, Index s) const {
+    if (!w.cached) return false;
+    const Index L = config_.max_len;
+    const auto bytes = static_cast<std::size_t>(L) * sizeof(Id);
+    return std::memcmp(b.hist_item + s * L, w.hist_item.data(), bytes) == 0 &&
+           std::memcmp(b.hist_cat + s * L, w.hist_cat.data(), bytes) == 0 &&
+           (!kGroups || std::memcmp(b.hist_group + s * L, w.hist_group.data(),
+                                    static_cast<std::size_t>(L) * sizeof(std::int32_t)) == 0);
+  }
+
   // Gathers the attention keys [item | cat] (2A) and values [item | cat (| time)] of the
   // window of sample s, and its padding mask; a window equal to the worker's previous one is
   // not gathered again (the tables do not change within a pass, which starts with `cached`
@@ -1240,13 +1269,8 @@ class SequenceModel {
     const Id* items = b.hist_item + s * L;
     const Id* cats = b.hist_cat + s * L;
     const auto bytes = static_cast<std::size_t>(L) * sizeof(Id);
+    if (holds_window(w, b, s)) return;
     const std::int32_t* groups = kGroups ? b.hist_group + s * L : nullptr;
-    const auto group_bytes = static_cast<std::size_t>(L) * sizeof(std::int32_t);
-    if (w.cached && std::memcmp(items, w.hist_item.data(), bytes) == 0 &&
-        std::memcmp(cats, w.hist_cat.data(), bytes) == 0 &&
-        (!kGroups || std::memcmp(groups, w.hist_group.data(), group_bytes) == 0)) {
-      return;
-    }
     std::memcpy(w.hist_item.data(), items, bytes);
     std::memcpy(w.hist_cat.data(), cats, bytes);
     w.cached = true;
@@ -1430,9 +1454,11 @@ class SequenceModel {
     const Id t_item = b.target_item[s];
     const Id t_cat = b.target_cat[s];
     detail::StageClock clock(profile_on_);
+    if (!holds_window(w, b, s)) flush_window(w, g, clock);
     prefetch_next_target(b, s);
     gather_history(w, b, s, time_);
     target(w, t_item, t_cat, time_);
+    w.pending = true;
     clock.lap(w.profile, Stage::BackGather);
 
     const Scalar* x = x_main_.col(s).data();
@@ -1440,7 +1466,6 @@ class SequenceModel {
     const Index* pos = top_pos_.data() + s * K;
     const Scalar* tw = top_w_.data() + s * K;
     std::fill(w.ds.begin(), w.ds.end(), Scalar(0));
-    std::fill(w.dvals.begin(), w.dvals.end(), Scalar(0));
     // dv from the head input v, then the u (and TR) path of the main head.
     copy_row(dx, V, w.dv.data());
     if constexpr (Selector::kAllPositions) {
@@ -1480,25 +1505,16 @@ class SequenceModel {
 
     clock.lap(w.profile, Stage::BackAttention);
 
-    // Logits → attention embeddings: keys through the layout, the query below.
-    const Id* items = b.hist_item + s * L;
-    const Id* cats = b.hist_cat + s * L;
+    // Logits → attention embeddings: the keys' gradients into the window's sums (the
+    // tables get them in flush_window), the query's below.
     std::fill(w.dq.begin(), w.dq.end(), Scalar(0));
     if constexpr (kGroups) std::fill(w.slot_time_ds.begin(), w.slot_time_ds.end(), Scalar(0));
-    if constexpr (!kGroups) prefetch_first_grads<Role::AttentionHistory>(g, items, cats, L);
+    const Index sem = 2 * A_;
     scorer_.backward(
         w.scorer, w.q.data(), w.keys.data(), w.sem_stride, L, w.valid.data(), w.ds.data(), w.dq.data(),
         [&](Index j, const Scalar* dir, Scalar scale) {
-          if constexpr (kGroups) {  // slot j's key is its members' mean
-            for_members(w, j, [&](Index m, Scalar inv) {
-              embed_backward<Role::AttentionHistory>(g, kItem, items[m], dir, scale * inv);
-              embed_backward<Role::AttentionHistory>(g, kCategory, cats[m], dir + A_, scale * inv);
-            });
-          } else {
-            prefetch_grads<Role::AttentionHistory>(g, items, cats, j, L);
-            embed_backward<Role::AttentionHistory>(g, kItem, items[j], dir, scale);
-            embed_backward<Role::AttentionHistory>(g, kCategory, cats[j], dir + A_, scale);
-          }
+          Scalar* dk = w.dkeys.data() + j * w.sem_stride;
+          for (Index c = 0; c < sem; ++c) dk[c] += scale * dir[c];
         },
         kGroups ? w.slot_time_ds.data() : g.time_ds.data(), g.scorer);
     if constexpr (kGroups) {
@@ -1511,6 +1527,44 @@ class SequenceModel {
     const Scalar dq_scale = scorer_.query_grad_scale();
     embed_backward<Role::AttentionTarget>(g, kItem, t_item, w.dq.data(), dq_scale);
     embed_backward<Role::AttentionTarget>(g, kCategory, t_cat, w.dq.data() + A_, dq_scale);
+    clock.lap(w.profile, Stage::BackSearch);
+
+    // Values: the window's sums are w.dvals (flush_window); the target's here.
+    embed_backward<Role::ReprTarget>(g, kItem, t_item, w.dv.data(), Scalar(1));
+    embed_backward<Role::ReprTarget>(g, kCategory, t_cat, w.dv.data() + R_, Scalar(1));
+    if constexpr (kUsesTime) {
+      for (Index c = 0; c < R_; ++c) g.time_repr[static_cast<std::size_t>(c)] += w.dv[static_cast<std::size_t>(2 * R_ + c)];
+    }
+    clock.lap(w.profile, Stage::BackValues);
+  }
+
+  // Adds the gradients the samples of w's window summed in dkeys and dvals to the tables'
+  // accumulators, one row per position (and per member of a cluster slot), and zeroes the
+  // sums. Nothing to do unless a sample was added since the last flush.
+  void flush_window(Work& w, Grads& g, detail::StageClock& clock) {
+    if (!w.pending) return;
+    w.pending = false;
+    const Index L = config_.max_len;
+    const Index V = value_width();
+    const Id* items = w.hist_item.data();
+    const Id* cats = w.hist_cat.data();
+    // Keys → attention embeddings, for the positions (slots) the scorer reached: the valid ones.
+    if constexpr (!kGroups) prefetch_first_grads<Role::AttentionHistory>(g, items, cats, L);
+    for (Index j = 0; j < L; ++j) {
+      if constexpr (!kGroups) prefetch_grads<Role::AttentionHistory>(g, items, cats, j, L);
+      if (!w.valid[static_cast<std::size_t>(j)]) continue;
+      Scalar* dk = w.dkeys.data() + j * w.sem_stride;
+      if constexpr (kGroups) {  // slot j's key is its members' mean
+        for_members(w, j, [&](Index m, Scalar inv) {
+          embed_backward<Role::AttentionHistory>(g, kItem, items[m], dk, inv);
+          embed_backward<Role::AttentionHistory>(g, kCategory, cats[m], dk + A_, inv);
+        });
+      } else {
+        embed_backward<Role::AttentionHistory>(g, kItem, items[j], dk, Scalar(1));
+        embed_backward<Role::AttentionHistory>(g, kCategory, cats[j], dk + A_, Scalar(1));
+      }
+      std::fill(dk, dk + 2 * A_, Scalar(0));
+    }
     clock.lap(w.profile, Stage::BackSearch);
 
     // Values → representation embeddings. Padded positions carry gradient only where they
@@ -1536,11 +1590,7 @@ class SequenceModel {
         for (Index c = 0; c < R_; ++c) gt[c] += dvj[2 * R_ + c];
       }
     }
-    embed_backward<Role::ReprTarget>(g, kItem, t_item, w.dv.data(), Scalar(1));
-    embed_backward<Role::ReprTarget>(g, kCategory, t_cat, w.dv.data() + R_, Scalar(1));
-    if constexpr (kUsesTime) {
-      for (Index c = 0; c < R_; ++c) g.time_repr[static_cast<std::size_t>(c)] += w.dv[static_cast<std::size_t>(2 * R_ + c)];
-    }
+    std::fill(w.dvals.begin(), w.dvals.end(), Scalar(0));
     clock.lap(w.profile, Stage::BackValues);
   }
 
@@ -1709,10 +1759,11 @@ class SequenceModel {
   std::vector<nn::Parameter<Scalar>> proj_;  // Projected: role-major, then field
   ScorerImpl scorer_;
   nn::Mlp<Scalar> main_, aux_;
-  TargetAggregation<Scalar> aggregation_;
+  TargetAggregation<Scalar, kValueDim> aggregation_;
   nn::SoftmaxCrossEntropy<Scalar> loss_;
 
   int threads_ = 1;
+  std::unique_ptr<WorkerPool> pool_;  // threads_ - 1 workers kept between steps, when threads_ > 1
   bool observe_ = false;  // keep the role split of the table gradients (observe_role_gradients)
   bool profile_on_ = false;  // time the stages (set_stage_profile)
   StageProfile profile_;     // the calling thread's stages; the workers' are in Work::profile
