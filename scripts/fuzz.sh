@@ -7,7 +7,9 @@
 # the result; exits non-zero if any harness found something (crash, sanitizer report,
 # allocation over 1 GiB, RSS over 2 GiB, an input running over 10 s). A finding's input is
 # saved as build/fuzz/findings/<harness>/<kind>-<sha1>; the log is build/fuzz/logs/<harness>.log.
-# Environment: DARE_JOBS (build jobs, default 2), DARE_FUZZ_NICE (default 10).
+# The harnesses run side by side, one per core.
+# Environment: DARE_JOBS (build jobs, default 2), DARE_FUZZ_JOBS (harnesses at a time, default
+# the number of cores), DARE_FUZZ_NICE (default 10).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-20}
@@ -25,8 +27,10 @@ cxx=$(command -v clang++-14 || command -v clang++)
 
 dir=build/fuzz
 start=$SECONDS
-# A build directory configured with another compiler cannot be switched in place.
-if [ -f "$dir/CMakeCache.txt" ] && ! grep -qE "^CMAKE_CXX_COMPILER:(STRING|FILEPATH)=$cxx\$" "$dir/CMakeCache.txt"; then
+# A build directory configured with another compiler cannot be switched in place. (The
+# cached entry's type alternates between reconfigurations: compare the value only.)
+if [ -f "$dir/CMakeCache.txt" ] &&
+   [ "$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' "$dir/CMakeCache.txt")" != "$cxx" ]; then
   rm -rf "$dir"
 fi
 echo "=== dare fuzz: building ${#harnesses[@]} harnesses in $dir with $cxx ==="
@@ -40,13 +44,15 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 limits=(-rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=10)
 mkdir -p "$dir/logs"
-failed=()
-summary=()
-for h in "${harnesses[@]}"; do
-  bin="$dir/fuzz/${h}_fuzzer"
-  log="$dir/logs/$h.log"
-  findings="$dir/findings/$h"
-  work="$dir/work/$h"
+
+# Fuzzes one harness; prints its summary line and leaves it in $dir/logs/<harness>.summary.
+fuzz_one() {
+  local h=$1
+  local bin="$dir/fuzz/${h}_fuzzer"
+  local log="$dir/logs/$h.log"
+  local findings="$dir/findings/$h"
+  local work="$dir/work/$h"
+  local dict
   case "$h" in
     raw_log_*|preprocess) dict=fuzz/dict/raw_log.dict ;;
     *) dict=fuzz/dict/binary.dict ;;
@@ -55,8 +61,8 @@ for h in "${harnesses[@]}"; do
   mkdir -p "$work" "$findings"
   cp -r "fuzz/corpus/$h/." "$work/"   # the committed corpus itself is never written
   : >"$log"
-  result=ok
-  regressions=(fuzz/regressions/"$h"/*)
+  local result=ok
+  local regressions=(fuzz/regressions/"$h"/*)
   if [ -e "${regressions[0]}" ]; then
     if ! nice -n "$niceness" "$bin" "${limits[@]}" -runs=1 "${regressions[@]}" >>"$log" 2>&1; then
       result="FAILED (regression input)"
@@ -69,6 +75,7 @@ for h in "${harnesses[@]}"; do
     fi
   fi
   final_stat() { grep -o "^stat::$1: *[0-9]*" "$log" | tail -1 | grep -o '[0-9]*$' || echo "?"; }
+  local last cov ft line
   last=$(grep -E '^#[0-9]+' "$log" | tail -1 || true)
   cov=$(grep -o 'cov: [0-9]*' <<<"$last" | grep -o '[0-9]*' || echo "?")
   ft=$(grep -o 'ft: [0-9]*' <<<"$last" | grep -o '[0-9]*' || echo "?")
@@ -76,14 +83,29 @@ for h in "${harnesses[@]}"; do
     "${seconds}s" "$(final_stat number_of_executed_units)" "$(final_stat average_exec_per_sec)" "$cov" "$ft" \
     "$(ls "$work" | wc -l)" "$result")
   echo "$line"
-  summary+=("$line")
-  if [ "$result" != ok ]; then
+  echo "$line" >"$dir/logs/$h.summary"
+}
+
+# libFuzzer runs one process per harness on one core: harnesses run side by side, one per
+# core (DARE_FUZZ_JOBS), each for the full SECONDS.
+parallel=${DARE_FUZZ_JOBS:-$(nproc)}
+for h in "${harnesses[@]}"; do
+  rm -f "$dir/logs/$h.summary"
+  while [ "$(jobs -rp | wc -l)" -ge "$parallel" ]; do wait -n || true; done
+  fuzz_one "$h" &
+done
+wait
+
+failed=()
+echo "=== dare fuzz summary ($((SECONDS - start)) s in all) ==="
+for h in "${harnesses[@]}"; do
+  line=$(cat "$dir/logs/$h.summary" 2>/dev/null || echo "$h: no result (the script failed; see $dir/logs/$h.log)")
+  echo "$line"
+  if [[ "$line" != *" ok" ]]; then
     failed+=("$h")
-    grep -E 'ERROR|SUMMARY|FUZZ_CHECK|runtime error|out-of-memory|timeout' "$log" | head -5 | sed 's/^/    /'
+    grep -E 'ERROR|SUMMARY|FUZZ_CHECK|runtime error|out-of-memory|timeout' "$dir/logs/$h.log" | head -5 | sed 's/^/    /' || true
   fi
 done
-echo "=== dare fuzz summary ($((SECONDS - start)) s in all) ==="
-printf '%s\n' "${summary[@]}"
 if [ ${#failed[@]} -gt 0 ]; then
   echo "fuzz: findings in ${failed[*]} (inputs under $dir/findings/, logs under $dir/logs/)" >&2
   exit 1
