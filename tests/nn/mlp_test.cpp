@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "dare/core/parallel.hpp"
 #include "dare/nn/loss.hpp"
 #include "dare/nn/mlp.hpp"
 #include "nn/finite_difference.hpp"
@@ -119,4 +120,155 @@ TEST_CASE("MLP inference mode uses the BatchNorm running statistics", "[nn][mlp]
   // In inference each column is scored on its own: a batch of one gives the same column.
   mlp.forward(x.col(2), y_single);
   CHECK(y_single.isApprox(y_eval.col(2), 1e-14));
+}
+
+namespace {
+
+// The head's output, input gradient and every parameter gradient after one forward and
+// backward of (x, dy), with `threads` workers from a pool.
+template <class Scalar>
+struct HeadRun {
+  dare::nn::Matrix<Scalar> y, dx;
+  std::vector<dare::nn::Matrix<Scalar>> grads, buffers;
+};
+
+template <class Scalar>
+HeadRun<Scalar> run_head(dare::nn::Mlp<Scalar>& mlp, const dare::nn::Matrix<Scalar>& x,
+                         const dare::nn::Matrix<Scalar>& dy, int threads) {
+  dare::WorkerPool pool(threads);
+  mlp.set_threads(threads, &pool);
+  for (auto* p : mlp.parameters()) p->grad.setZero();
+  HeadRun<Scalar> r;
+  mlp.forward(x, r.y);
+  mlp.backward(dy, &r.dx);
+  for (auto* p : mlp.parameters()) r.grads.push_back(p->grad);
+  for (auto* b : mlp.buffers()) r.buffers.push_back(b->value);
+  mlp.set_threads(1);
+  return r;
+}
+
+template <class Scalar>
+dare::nn::Matrix<Scalar> normal_matrix(std::mt19937_64& rng, dare::Index rows, dare::Index cols) {
+  std::normal_distribution<double> normal;
+  dare::nn::Matrix<Scalar> m(rows, cols);
+  for (dare::Index i = 0; i < m.size(); ++i) m.data()[i] = static_cast<Scalar>(normal(rng));
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("MLP heads give the same bits with any number of threads", "[nn][mlp]") {
+  // The reference's shapes at the model's batch (DARE 16/16: 144 inputs) and a batch that
+  // splits unevenly; both heads' shapes, one slope or one per unit.
+  std::mt19937_64 rng(31);
+  for (dare::Index batch : {2048, 1001, 40}) {
+    for (bool per_channel : {false, true}) {
+      for (const std::vector<dare::Index>& hidden : {std::vector<dare::Index>{200, 80}, std::vector<dare::Index>{200}}) {
+        INFO("batch " << batch << ", per-channel slopes " << per_channel << ", hidden layers " << hidden.size());
+        dare::nn::MlpOptions o = with_batch_norm(true, "head");
+        o.prelu_per_channel = per_channel;
+        dare::nn::Mlp<float> one(144, hidden, 2, o);
+        one.init_normal_all_weights(0.3f, 4);
+        const auto x = normal_matrix<float>(rng, 144, batch);
+        const auto dy = normal_matrix<float>(rng, 2, batch);
+        const HeadRun<float> a = run_head(one, x, dy, 1);
+        for (int threads : {2, 3}) {
+          INFO(threads << " threads");
+          dare::nn::Mlp<float> many(144, hidden, 2, o);
+          many.init_normal_all_weights(0.3f, 4);
+          const HeadRun<float> b = run_head(many, x, dy, threads);
+          CHECK(a.y == b.y);
+          CHECK(a.dx == b.dx);
+          REQUIRE(a.grads.size() == b.grads.size());
+          for (std::size_t i = 0; i < a.grads.size(); ++i) {
+            INFO(one.parameters()[i]->name);
+            CHECK(a.grads[i] == b.grads[i]);
+          }
+          CHECK(a.buffers == b.buffers);  // the running statistics' update
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("MLP heads compute what their layers compute one after another", "[nn][mlp]") {
+  // The Mlp runs its layers in pieces over column blocks and rows; the layers' own forward
+  // and backward, chained, are the plain path. Double precision: the two differ only in
+  // the order of a few sums.
+  std::mt19937_64 rng(8);
+  for (bool bn : {true, false}) {
+    for (bool training : {true, false}) {
+      INFO("batch norm " << bn << ", training " << training);
+      dare::nn::MlpOptions o = with_batch_norm(bn, "head");
+      o.prelu_per_channel = training;  // both slope kinds, alternately
+      dare::nn::Mlp<double> mlp(24, {20, 8}, 2, o);
+      mlp.init_normal_all_weights(0.4, 9);
+      if (bn) {  // running statistics away from (0, 1), for the inference mode
+        mlp.batch_norm().running_mean().value = random_matrix(rng, 24, 1);
+        mlp.batch_norm().running_var().value = random_matrix(rng, 24, 1).array().abs() + 0.5;
+      }
+      mlp.set_training(training);
+      dare::nn::BatchNorm1d<double> norm(24);
+      norm.set_training(training);
+      std::vector<dare::nn::Linear<double>> linears;
+      std::vector<dare::nn::PReLU<double>> prelus;
+      const dare::Index sizes[] = {24, 20, 8, 2};
+      for (int i = 0; i < 3; ++i) {
+        linears.emplace_back(sizes[i], sizes[i + 1]);
+        linears.back().weight().value = mlp.linear(static_cast<std::size_t>(i)).weight().value;
+        linears.back().bias().value = random_matrix(rng, sizes[i + 1], 1);
+        mlp.linear(static_cast<std::size_t>(i)).bias().value = linears.back().bias().value;
+      }
+      for (int i = 0; i < 2; ++i) {
+        const auto& slope = mlp.prelu(static_cast<std::size_t>(i)).slope().value;
+        prelus.emplace_back(sizes[i + 1], slope.rows());
+        prelus.back().slope().value = slope;
+      }
+      if (bn) {
+        norm.gamma().value = mlp.batch_norm().gamma().value;
+        norm.beta().value = random_matrix(rng, 24, 1);
+        mlp.batch_norm().beta().value = norm.beta().value;
+        norm.running_mean().value = mlp.batch_norm().running_mean().value;
+        norm.running_var().value = mlp.batch_norm().running_var().value;
+      }
+      const Matrix x = random_matrix(rng, 24, 300), dy = random_matrix(rng, 2, 300);
+      for (auto* p : mlp.parameters()) p->grad.setZero();
+      Matrix y, dx;
+      mlp.forward(x, y);
+      mlp.backward(dy, &dx);
+
+      Matrix h = x, g = dy, y_plain, dx_plain;
+      if (bn) norm.forward(x, h);
+      for (int i = 0; i < 2; ++i) {
+        linears[static_cast<std::size_t>(i)].forward(h, h);
+        prelus[static_cast<std::size_t>(i)].forward(h, h);
+      }
+      linears[2].forward(h, y_plain);
+      for (int i = 2; i >= 1; --i) {
+        linears[static_cast<std::size_t>(i)].backward(g, &g);
+        prelus[static_cast<std::size_t>(i - 1)].backward(g, &g);
+      }
+      linears[0].backward(g, &g);
+      if (bn) {
+        norm.backward(g, &dx_plain);
+      } else {
+        dx_plain = g;
+      }
+      CHECK(y.isApprox(y_plain, 1e-12));
+      CHECK(dx.isApprox(dx_plain, 1e-12));
+      for (int i = 0; i < 3; ++i) {
+        CHECK(mlp.linear(static_cast<std::size_t>(i)).weight().grad.isApprox(linears[static_cast<std::size_t>(i)].weight().grad, 1e-12));
+        CHECK(mlp.linear(static_cast<std::size_t>(i)).bias().grad.isApprox(linears[static_cast<std::size_t>(i)].bias().grad, 1e-12));
+      }
+      for (int i = 0; i < 2; ++i) {
+        CHECK(mlp.prelu(static_cast<std::size_t>(i)).slope().grad.isApprox(prelus[static_cast<std::size_t>(i)].slope().grad, 1e-12));
+      }
+      if (bn) {
+        CHECK(mlp.batch_norm().gamma().grad.isApprox(norm.gamma().grad, 1e-12));
+        CHECK(mlp.batch_norm().beta().grad.isApprox(norm.beta().grad, 1e-12));
+        CHECK(mlp.batch_norm().running_mean().value.isApprox(norm.running_mean().value, 1e-12));
+        CHECK(mlp.batch_norm().running_var().value.isApprox(norm.running_var().value, 1e-12));
+      }
+    }
+  }
 }

@@ -11,7 +11,11 @@
 //   dx = inv_std / B · (B·dx̂ − Σ dx̂ − x̂ · Σ(dx̂ ⊙ x̂)),   dx̂ = dy ⊙ gamma,
 // and in inference mode the statistics are constants, dx = dy ⊙ gamma ⊙ inv_std. The mode
 // used is the one of the last forward call. Member buffers hold x̂ and the per-feature
-// statistics and are reallocated only when the batch size changes.
+// statistics and are reallocated only when the batch size changes. Both passes also come in
+// pieces (begin_forward, statistics_rows, normalize_cols; begin_backward,
+// backward_sums_rows, input_grad_cols) for a caller that splits them over threads: every
+// sum over the batch is taken per feature row in column order, so splitting the rows does
+// not change a bit, and the rest is per column.
 //
 // Which statistics inference uses is a choice (`InferenceStats`), because the running
 // average is a poor estimate while the parameters move fast (Adam at lr 0.01): it lags the
@@ -25,6 +29,7 @@
 // one sample at a time is scored as well as a large batch would be.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -140,6 +145,32 @@ class BatchNorm1d {
 
   /// y = gamma ⊙ x̂ + beta for x of shape features x B (y may be x).
   void forward(const Matrix& x, Matrix& y) {
+    if (begin_forward(x)) {
+      statistics_rows(x, 0, features());
+      end_statistics(x.cols());
+    }
+    y.resize(x.rows(), x.cols());
+    normalize_cols(x, y, 0, x.cols());
+  }
+
+  /// Accumulates dgamma, dbeta for the last forward; if `dx` is not nullptr, writes dL/dx
+  /// (through the batch statistics if that forward was in training mode). `dx` may be `dy`.
+  void backward(const Matrix& dy, Matrix* dx) {
+    begin_backward(dy);
+    backward_sums_rows(dy, 0, features());
+    if (dx == nullptr) return;
+    if (dx != &dy) dx->resize(dy.rows(), dy.cols());
+    input_grad_cols(dy, *dx, 0, dy.cols());
+  }
+
+  // ---- forward and backward in pieces, for callers that split them over threads (Mlp):
+  // the sums over the batch by feature rows, each row summed over the columns in order (so
+  // the bits do not depend on the split), and the rest by columns.
+
+  /// Checks x and readies a forward over it. Returns whether it normalises with the batch's
+  /// statistics: then call statistics_rows for every row, then end_statistics, before
+  /// normalize_cols; otherwise the stored statistics are ready.
+  bool begin_forward(const Matrix& x) {
     DARE_CHECK_ARG(x.rows() == features(), "BatchNorm1d '", name_, "': input has ", x.rows(),
                    " rows but the layer has ", features(), " features");
     const Index batch = x.cols();
@@ -147,52 +178,121 @@ class BatchNorm1d {
     // update; backward then goes through the batch statistics too.
     const bool batch_stats = training_ || inference_stats_ == InferenceStats::Batch;
     last_training_ = batch_stats;
+    xhat_.resize(features(), batch);
     if (batch_stats) {
       DARE_CHECK_ARG(batch > 1, "BatchNorm1d '", name_, "': ", training_ ? "training mode" : "batch statistics",
                      " needs more than one sample per batch, got ", batch);
-      mean_ = x.rowwise().mean();
-      xhat_ = x.colwise() - mean_;
-      var_ = xhat_.array().square().rowwise().mean();  // biased: divides by B
-      inv_std_ = (var_.array() + static_cast<Scalar>(eps_)).rsqrt();
-      if (training_) {
-        const Scalar m = static_cast<Scalar>(momentum_);
-        const Scalar unbias = static_cast<Scalar>(batch) / static_cast<Scalar>(batch - 1);
-        running_mean_.value.col(0) = (1 - m) * running_mean_.value.col(0) + m * mean_;
-        running_var_.value.col(0) = (1 - m) * running_var_.value.col(0) + (m * unbias) * var_;
-      }
+      mean_.resize(features());
+      var_.resize(features());
+      inv_std_.resize(features());
     } else {
       mean_ = running_mean_.value.col(0);
-      inv_std_ = (running_var_.value.col(0).array() + static_cast<Scalar>(eps_)).rsqrt();
-      xhat_ = x.colwise() - mean_;
+      inv_std_.resize(features());
+      for (Index i = 0; i < features(); ++i) inv_std_[i] = inverse_std(running_var_.value(i, 0));
     }
-    xhat_.array().colwise() *= inv_std_.array();
-    y = xhat_;
-    y.array().colwise() *= gamma_.value.col(0).array();
-    y.colwise() += beta_.value.col(0);
+    return batch_stats;
+  }
+  /// The batch mean and biased variance (and 1/std) of rows [r0, r1) of x.
+  void statistics_rows(const Matrix& x, Index r0, Index r1) {
+    const Index batch = x.cols();
+    Scalar* mean = mean_.data();
+    Scalar* var = var_.data();
+    std::fill(mean + r0, mean + r1, Scalar(0));
+    std::fill(var + r0, var + r1, Scalar(0));
+    for (Index j = 0; j < batch; ++j) {
+      const Scalar* c = x.col(j).data();
+      for (Index i = r0; i < r1; ++i) mean[i] += c[i];
+    }
+    const Scalar inv_batch = Scalar(1) / static_cast<Scalar>(batch);
+    for (Index i = r0; i < r1; ++i) mean[i] *= inv_batch;
+    for (Index j = 0; j < batch; ++j) {
+      const Scalar* c = x.col(j).data();
+      for (Index i = r0; i < r1; ++i) {
+        const Scalar d = c[i] - mean[i];
+        var[i] += d * d;
+      }
+    }
+    for (Index i = r0; i < r1; ++i) {
+      var[i] *= inv_batch;  // biased: divides by B
+      inv_std_[i] = inverse_std(var[i]);
+    }
+  }
+  /// After statistics_rows covered every row: the running statistics' update (training).
+  void end_statistics(Index batch) {
+    if (!training_) return;
+    const Scalar m = static_cast<Scalar>(momentum_);
+    const Scalar unbias = static_cast<Scalar>(batch) / static_cast<Scalar>(batch - 1);
+    running_mean_.value.col(0) = (1 - m) * running_mean_.value.col(0) + m * mean_;
+    running_var_.value.col(0) = (1 - m) * running_var_.value.col(0) + (m * unbias) * var_;
+  }
+  /// Columns [c0, c0 + n) of y = gamma ⊙ x̂ + beta (y sized by the caller; it may be x).
+  void normalize_cols(const Matrix& x, Matrix& y, Index c0, Index n) {
+    const Scalar* mean = mean_.data();
+    const Scalar* inv_std = inv_std_.data();
+    const Scalar* gamma = gamma_.value.data();
+    const Scalar* beta = beta_.value.data();
+    for (Index j = c0; j < c0 + n; ++j) {
+      const Scalar* c = x.col(j).data();
+      Scalar* h = xhat_.col(j).data();
+      Scalar* out = y.col(j).data();
+      for (Index i = 0; i < features(); ++i) {
+        h[i] = (c[i] - mean[i]) * inv_std[i];
+        out[i] = h[i] * gamma[i] + beta[i];
+      }
+    }
   }
 
-  /// Accumulates dgamma, dbeta for the last forward; if `dx` is not nullptr, writes dL/dx
-  /// (through the batch statistics if that forward was in training mode). `dx` may be `dy`.
-  void backward(const Matrix& dy, Matrix* dx) {
+  /// Checks dy against the last forward and readies a backward over it (then
+  /// backward_sums_rows for every row, then input_grad_cols if dL/dx is wanted).
+  void begin_backward(const Matrix& dy) {
     DARE_CHECK_ARG(dy.rows() == features() && dy.cols() == xhat_.cols(), "BatchNorm1d '", name_,
                    "': gradient is ", dy.rows(), "x", dy.cols(), " but the last forward output was ",
                    features(), "x", xhat_.cols());
-    dy_sum_ = dy.rowwise().sum();
-    dy_xhat_sum_ = (dy.array() * xhat_.array()).rowwise().sum().matrix();
-    gamma_.grad.col(0) += dy_xhat_sum_;
-    beta_.grad.col(0) += dy_sum_;
-    if (dx == nullptr) return;
-    scale_ = (gamma_.value.col(0).array() * inv_std_.array()).matrix();  // gamma · inv_std
-    if (dx != &dy) *dx = dy;
-    if (last_training_) {
-      // dx = gamma·inv_std · (dy − mean(dy) − x̂ · mean(dy ⊙ x̂)), built in place over dx.
-      const Scalar inv_batch = Scalar(1) / static_cast<Scalar>(dy.cols());
-      dy_sum_ *= inv_batch;       // now mean(dy)
-      dy_xhat_sum_ *= inv_batch;  // now mean(dy ⊙ x̂)
-      dx->colwise() -= dy_sum_;
-      dx->array() -= xhat_.array().colwise() * dy_xhat_sum_.array();
+    dy_sum_.resize(features());
+    dy_xhat_sum_.resize(features());
+    scale_.resize(features());
+  }
+  /// Rows [r0, r1): Σ dy and Σ dy ⊙ x̂ over the batch, added to dbeta and dgamma, and what
+  /// input_grad_cols needs of them.
+  void backward_sums_rows(const Matrix& dy, Index r0, Index r1) {
+    Scalar* sum = dy_sum_.data();
+    Scalar* sum_xhat = dy_xhat_sum_.data();
+    std::fill(sum + r0, sum + r1, Scalar(0));
+    std::fill(sum_xhat + r0, sum_xhat + r1, Scalar(0));
+    for (Index j = 0; j < dy.cols(); ++j) {
+      const Scalar* g = dy.col(j).data();
+      const Scalar* h = xhat_.col(j).data();
+      for (Index i = r0; i < r1; ++i) {
+        sum[i] += g[i];
+        sum_xhat[i] += g[i] * h[i];
+      }
     }
-    dx->array().colwise() *= scale_.array();
+    const Scalar inv_batch = Scalar(1) / static_cast<Scalar>(dy.cols());
+    for (Index i = r0; i < r1; ++i) {
+      gamma_.grad(i, 0) += sum_xhat[i];
+      beta_.grad(i, 0) += sum[i];
+      scale_[i] = gamma_.value(i, 0) * inv_std_[i];
+      sum[i] *= inv_batch;       // now mean(dy)
+      sum_xhat[i] *= inv_batch;  // now mean(dy ⊙ x̂)
+    }
+  }
+  /// Columns [c0, c0 + n) of dL/dx (dx sized by the caller; it may be dy): through the batch
+  /// statistics, dx = gamma·inv_std · (dy − mean(dy) − x̂ · mean(dy ⊙ x̂)), else
+  /// gamma·inv_std · dy.
+  void input_grad_cols(const Matrix& dy, Matrix& dx, Index c0, Index n) const {
+    const Scalar* mean_dy = dy_sum_.data();
+    const Scalar* mean_dy_xhat = dy_xhat_sum_.data();
+    const Scalar* scale = scale_.data();
+    for (Index j = c0; j < c0 + n; ++j) {
+      const Scalar* g = dy.col(j).data();
+      const Scalar* h = xhat_.col(j).data();
+      Scalar* out = dx.col(j).data();
+      if (last_training_) {
+        for (Index i = 0; i < features(); ++i) out[i] = (g[i] - mean_dy[i] - h[i] * mean_dy_xhat[i]) * scale[i];
+      } else {
+        for (Index i = 0; i < features(); ++i) out[i] = g[i] * scale[i];
+      }
+    }
   }
 
   Parameter<Scalar>& gamma() noexcept { return gamma_; }
@@ -210,11 +310,20 @@ class BatchNorm1d {
   void infer(const Matrix& x, Matrix& y) const {
     DARE_CHECK_ARG(x.rows() == features(), "BatchNorm1d '", name_, "': input has ", x.rows(),
                    " rows but the layer has ", features(), " features");
-    const Matrix inv_std = (running_var_.value.col(0).array() + static_cast<Scalar>(eps_)).rsqrt().matrix();
-    y = x.colwise() - running_mean_.value.col(0);
-    y.array().colwise() *= inv_std.col(0).array();
-    y.array().colwise() *= gamma_.value.col(0).array();
-    y.colwise() += beta_.value.col(0);
+    Vector inv_std(features());
+    for (Index i = 0; i < features(); ++i) inv_std[i] = inverse_std(running_var_.value(i, 0));
+    y.resize(x.rows(), x.cols());
+    const Scalar* mean = running_mean_.value.data();
+    const Scalar* gamma = gamma_.value.data();
+    const Scalar* beta = beta_.value.data();
+    for (Index j = 0; j < x.cols(); ++j) {
+      const Scalar* c = x.col(j).data();
+      Scalar* out = y.col(j).data();
+      for (Index i = 0; i < features(); ++i) {
+        const Scalar h = (c[i] - mean[i]) * inv_std[i];
+        out[i] = h * gamma[i] + beta[i];
+      }
+    }
   }
 
   /// {gamma, beta}: what an optimizer updates.
@@ -223,6 +332,8 @@ class BatchNorm1d {
   std::vector<Parameter<Scalar>*> buffers() { return {&running_mean_, &running_var_}; }
 
  private:
+  Scalar inverse_std(Scalar var) const noexcept { return Scalar(1) / std::sqrt(var + static_cast<Scalar>(eps_)); }
+
   static Index checked(Index features, double eps, double momentum, const std::string& name) {
     DARE_CHECK_ARG(features > 0, "BatchNorm1d '", name, "': features must be positive, got ", features);
     DARE_CHECK_ARG(eps > 0, "BatchNorm1d '", name, "': eps must be positive, got ", eps);

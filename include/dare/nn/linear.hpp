@@ -59,6 +59,28 @@ void fill_normal(Matrix<Scalar>& m, double sigma, std::uint64_t seed) {
 
 }  // namespace detail
 
+// Blocks of a product's non-summed dimension, one per thread (see the design note). They are
+// cut at multiples of kBlockAlign, so a block never takes another kernel path than the whole
+// product, and each has at least kMinBlockWork multiply-adds: a thread costs tens of
+// microseconds to start.
+inline constexpr Index kBlockAlign = 16;
+inline constexpr Index kMinBlockWork = Index{1} << 18;
+
+/// How many blocks a dimension of n, each unit of which costs `unit_work` multiply-adds,
+/// splits into for `threads` threads: one per thread, fewer when the work is small.
+inline int column_blocks(Index n, Index unit_work, int threads) noexcept {
+  const Index by_size = n / kBlockAlign;
+  const Index by_work = n * unit_work / kMinBlockWork;
+  return static_cast<int>(std::clamp<Index>(std::min(by_size, by_work), 1, std::max(threads, 1)));
+}
+
+/// The part-th of `parts` blocks of [0, n): {first, size}, boundaries at multiples of
+/// kBlockAlign (the last block takes the rest).
+inline std::pair<Index, Index> block_range(Index n, int parts, Index part) noexcept {
+  const auto edge = [&](Index p) { return p == parts ? n : (n * p / parts) / kBlockAlign * kBlockAlign; };
+  return {edge(part), edge(part + 1) - edge(part)};
+}
+
 /// Fully connected layer with bias, batch as columns.
 template <class Scalar>
 class Linear {
@@ -104,11 +126,10 @@ class Linear {
                    " rows but the layer takes ", in());
     x_ = x;
     y.resize(out(), x_.cols());
-    const int parts = blocks(x_.cols(), in() * out());
+    const int parts = column_blocks(x_.cols(), in() * out(), threads_);
     parallel_for(pool_, parts, parts, [&](int, Index part, Index) {
-      const auto [c0, n] = block(x_.cols(), parts, part);
-      y.middleCols(c0, n).noalias() = weight_.value * x_.middleCols(c0, n);
-      y.middleCols(c0, n).colwise() += bias_.value.col(0);
+      const auto [c0, n] = block_range(x_.cols(), parts, part);
+      forward_cols(x_, y, c0, n);
     });
   }
 
@@ -118,24 +139,53 @@ class Linear {
     DARE_CHECK_ARG(dy.rows() == out() && dy.cols() == x_.cols(), "Linear '", name(),
                    "': gradient is ", dy.rows(), "x", dy.cols(), " but the last forward output was ",
                    out(), "x", x_.cols());
-    bias_.grad.col(0) += dy.rowwise().sum();
+    bias_grad_rows(dy, 0, out());
     // Wᵀ dy cannot be written over dy in place; GEMM needs a distinct destination.
     Matrix* grad_x = dx == &dy ? &dx_tmp_ : dx;
     if (grad_x != nullptr) grad_x->resize(in(), dy.cols());
-    const int w_parts = blocks(in(), out() * dy.cols());
-    const int x_parts = grad_x != nullptr ? blocks(dy.cols(), in() * out()) : 0;
+    const int w_parts = column_blocks(in(), out() * dy.cols(), threads_);
+    const int x_parts = grad_x != nullptr ? column_blocks(dy.cols(), in() * out(), threads_) : 0;
     const int parts = std::max(w_parts, x_parts);
     parallel_for(pool_, parts, parts, [&](int, Index part, Index) {
       if (part < w_parts) {
-        const auto [r0, n] = block(in(), w_parts, part);
-        weight_.grad.middleCols(r0, n).noalias() += dy * x_.middleRows(r0, n).transpose();
+        const auto [r0, n] = block_range(in(), w_parts, part);
+        weight_grad_cols(dy, x_, r0, n);
       }
       if (part < x_parts) {
-        const auto [c0, n] = block(dy.cols(), x_parts, part);
-        grad_x->middleCols(c0, n).noalias() = weight_.value.transpose() * dy.middleCols(c0, n);
+        const auto [c0, n] = block_range(dy.cols(), x_parts, part);
+        input_grad_cols(dy, *grad_x, c0, n);
       }
     });
     if (dx == &dy) dx->swap(dx_tmp_);
+  }
+
+  // ---- the products in pieces: forward and backward above split them over threads, and so
+  // does Mlp, which keeps the layers' inputs itself and fuses the layers of a column block.
+
+  /// Columns [c0, c0 + n) of y = W x + b (y sized out() x B by the caller).
+  void forward_cols(const Matrix& x, Matrix& y, Index c0, Index n) const {
+    // The bias first and the product added to it: one pass over y, where assigning the
+    // product would zero y first and adding the bias would be another.
+    y.middleCols(c0, n).colwise() = bias_.value.col(0);
+    y.middleCols(c0, n).noalias() += weight_.value * x.middleCols(c0, n);
+  }
+  /// Columns [r0, r0 + n) of dW += dy xᵀ, for the layer's input x (in() x B): input features
+  /// r0.. summed over the whole batch.
+  void weight_grad_cols(const Matrix& dy, const Matrix& x, Index r0, Index n) {
+    weight_.grad.middleCols(r0, n).noalias() += dy * x.middleRows(r0, n).transpose();
+  }
+  /// Columns [c0, c0 + n) of dx = Wᵀ dy (dx sized in() x B by the caller, not dy).
+  void input_grad_cols(const Matrix& dy, Matrix& dx, Index c0, Index n) const {
+    dx.middleCols(c0, n).noalias() = weight_.value.transpose() * dy.middleCols(c0, n);
+  }
+  /// Rows [r0, r1) of db += Σ_columns dy, each row summed over the columns in order (so the
+  /// bits do not depend on how the rows are split).
+  void bias_grad_rows(const Matrix& dy, Index r0, Index r1) {
+    Scalar* db = bias_.grad.data();
+    for (Index j = 0; j < dy.cols(); ++j) {
+      const Scalar* g = dy.col(j).data();
+      for (Index i = r0; i < r1; ++i) db[i] += g[i];
+    }
   }
 
   Parameter<Scalar>& weight() noexcept { return weight_; }
@@ -150,29 +200,6 @@ class Linear {
   static Index checked(Index n, const char* what, const std::string& name) {
     DARE_CHECK_ARG(n > 0, "Linear '", name, "': ", what, " size must be positive, got ", n);
     return n;
-  }
-
-  // Blocks are cut at multiples of kBlockAlign, so a block never takes another kernel path
-  // than the whole product (see the design note), and each has at least kMinBlockWork
-  // multiply-adds: a thread costs tens of microseconds to start.
-  static constexpr Index kBlockAlign = 16;
-  static constexpr Index kMinBlockWork = Index{1} << 18;
-
-  /// How many blocks a dimension of n, each unit of which costs `unit_work` multiply-adds,
-  /// splits into: one per thread, fewer when the work is small.
-  int blocks(Index n, Index unit_work) const noexcept {
-    const Index by_size = n / kBlockAlign;
-    const Index by_work = n * unit_work / kMinBlockWork;
-    return static_cast<int>(std::clamp<Index>(std::min(by_size, by_work), 1, threads_));
-  }
-
-  /// The part-th of `parts` blocks of [0, n): {first, size}, boundaries at multiples of
-  /// kBlockAlign (the last block takes the rest).
-  static std::pair<Index, Index> block(Index n, int parts, Index part) {
-    const auto edge = [&](Index p) {
-      return p == parts ? n : (n * p / parts) / kBlockAlign * kBlockAlign;
-    };
-    return {edge(part), edge(part + 1) - edge(part)};
   }
 
   std::string name_;

@@ -2,9 +2,20 @@
 //
 // Design. The reference's heads are nn.Sequential(BatchNorm1d(in), Linear(in, 200),
 // PReLU(1, 0.1), Linear(200, 80), PReLU, Linear(80, 2)) and, for the auxiliary loss, the same
-// with one hidden layer. `Mlp` builds that shape from a list of hidden sizes. Each layer
-// caches what its backward needs; the Mlp owns the activations between layers and one
-// gradient buffer per layer, all reused while the batch size stays the same.
+// with one hidden layer. `Mlp` builds that shape from a list of hidden sizes. The Mlp owns
+// the activations between layers and the gradients flowing back through them, all reused
+// while the batch size stays the same.
+//
+// Threads (set_threads). forward and backward run the layers in pieces (the *_cols and
+// *_rows members of linear.hpp, prelu.hpp and batch_norm.hpp) on the worker pool: every
+// per-column step of all layers for one block of columns on one thread (forward: normalise,
+// Linear, PReLU, ..., Linear; backward: the input gradients down the layers), and the sums
+// over the batch (BatchNorm statistics; weight, bias, slope and BatchNorm gradients) split
+// by rows, or for the weights by blocks of columns as Linear cuts them, each sum taken
+// whole by one thread in a fixed order. So the bits do not depend on the thread count, and
+// no elementwise pass runs on one thread while the other waits: a step is five parallel
+// regions per head, where running the layers one after another took two per layer and left
+// the BatchNorm, the PReLUs and the bias sums serial.
 //
 // Names: "<name>.batch_norm", "<name>.linear<i>", "<name>.prelu<i>" with i counting the
 // Linear layers from 0, so the final Linear of a {200, 80} head is "<name>.linear2".
@@ -13,12 +24,14 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <Eigen/Core>
 
 #include "dare/core/config.hpp"
 #include "dare/core/error.hpp"
+#include "dare/core/parallel.hpp"
 #include "dare/nn/batch_norm.hpp"
 #include "dare/nn/linear.hpp"
 #include "dare/nn/parameter.hpp"
@@ -66,7 +79,9 @@ class Mlp {
     linears_.emplace_back(width, out, layer_name("linear", hidden.size()));
     pre_.resize(prelus_.size());
     post_.resize(prelus_.size());
-    grad_in_.resize(linears_.size());
+    dpost_.resize(prelus_.size());
+    dpre_.resize(prelus_.size());
+    slope_sums_.resize(prelus_.size());
   }
 
   Index in() const noexcept { return linears_.front().in(); }
@@ -110,11 +125,15 @@ class Mlp {
     for (auto& bn : batch_norm_) bn.set_training(training);
   }
 
-  /// Worker threads for the Linear layers' products, from `pool` when given (linear.hpp);
-  /// results do not depend on them.
+  /// Worker threads for forward and backward, from `pool` when given (it must outlive their
+  /// use; see core/parallel.hpp); results do not depend on them (see the header note).
   void set_threads(int threads, WorkerPool* pool = nullptr) {
+    DARE_CHECK_ARG(threads >= 1, "Mlp '", options_.name, "': threads must be at least 1, got ", threads);
+    threads_ = threads;
+    pool_ = pool;
     for (auto& l : linears_) l.set_threads(threads, pool);
   }
+  int threads() const noexcept { return threads_; }
 
   /// The statistics the BatchNorm uses in inference mode.
   void set_inference_stats(InferenceStats stats) {
@@ -123,17 +142,46 @@ class Mlp {
 
   /// y = mlp(x), x of shape in x B.
   void forward(const Matrix& x, Matrix& y) {
+    DARE_CHECK_ARG(x.rows() == in(), "Mlp '", options_.name, "': input has ", x.rows(), " rows but the head takes ",
+                   in());
+    const Index batch = x.cols();
+    const int parts = column_parts(batch);
     const Matrix* h = &x;
     if (has_batch_norm()) {
-      batch_norm_.front().forward(x, normalized_);
+      BatchNorm1d<Scalar>& bn = batch_norm_.front();
+      if (bn.begin_forward(x)) {
+        parallel_for(pool_, parts, parts, [&](int, Index part, Index) {
+          const auto [r0, r1] = row_range(in(), parts, part);
+          bn.statistics_rows(x, r0, r1);
+        });
+        bn.end_statistics(batch);
+      }
+      normalized_.resize(in(), batch);
       h = &normalized_;
+    } else {
+      input_ = x;  // Linear 0's input, for backward (x may be y)
+      h = &input_;
     }
     for (std::size_t i = 0; i < prelus_.size(); ++i) {
-      linears_[i].forward(*h, pre_[i]);
-      prelus_[i].forward(pre_[i], post_[i]);
-      h = &post_[i];
+      pre_[i].resize(linears_[i].out(), batch);
+      post_[i].resize(linears_[i].out(), batch);
     }
-    linears_.back().forward(*h, y);
+    // The BatchNorm has read x, and Linear 0 reads h, so y may be x from here.
+    y.resize(out(), batch);
+    // Everything after the statistics is per column: each block of columns goes through
+    // every layer on one thread.
+    parallel_for(pool_, parts, parts, [&](int, Index part, Index) {
+      const auto [c0, n] = block_range(batch, parts, part);
+      if (has_batch_norm()) batch_norm_.front().normalize_cols(x, normalized_, c0, n);
+      const Matrix* in_i = h;
+      for (std::size_t i = 0; i < prelus_.size(); ++i) {
+        linears_[i].forward_cols(*in_i, pre_[i], c0, n);
+        prelus_[i].forward_cols(pre_[i], post_[i], c0, n);
+        in_i = &post_[i];
+      }
+      linears_.back().forward_cols(*in_i, y, c0, n);
+    });
+    last_batch_ = batch;
   }
 
   /// y = mlp(x) in inference mode with the BatchNorm's stored statistics (forward() outside
@@ -149,42 +197,80 @@ class Mlp {
     }
     for (std::size_t i = 0; i < prelus_.size(); ++i) {
       Matrix& out = scratch[static_cast<std::size_t>(next)];
-      out.noalias() = linears_[i].weight().value * *h;
-      out.colwise() += linears_[i].bias().value.col(0);
-      const bool shared = prelus_[i].slope().value.rows() == 1;
-      const Scalar* a = prelus_[i].slope().value.data();
-      for (Index j = 0; j < out.cols(); ++j) {
-        Scalar* c = out.col(j).data();
-        for (Index r = 0; r < out.rows(); ++r) {
-          const Scalar sl = shared ? a[0] : a[r];
-          c[r] = c[r] > 0 ? c[r] : sl * c[r];
-        }
-      }
+      out.resize(linears_[i].out(), h->cols());
+      linears_[i].forward_cols(*h, out, 0, h->cols());
+      prelus_[i].forward_cols(out, out, 0, out.cols());
       h = &out;
       next = 1 - next;
     }
-    y.noalias() = linears_.back().weight().value * *h;
-    y.colwise() += linears_.back().bias().value.col(0);
+    y.resize(out(), h->cols());
+    linears_.back().forward_cols(*h, y, 0, h->cols());
   }
 
   /// Accumulates every parameter's gradient for the last forward; if `dx` is not nullptr,
-  /// writes dL/dx.
+  /// writes dL/dx (it may be the same matrix as dy).
   void backward(const Matrix& dy, Matrix* dx) {
-    // grad_in_[i] receives dL/d(input of Linear i), then PReLU i-1's backward turns it, in
-    // place, into the gradient of the Linear i-1 output. One buffer per layer keeps every
-    // shape fixed, so nothing is reallocated from one batch to the next.
-    const Matrix* g = &dy;
-    for (std::size_t i = linears_.size(); i-- > 1;) {
-      linears_[i].backward(*g, &grad_in_[i]);
-      prelus_[i - 1].backward(grad_in_[i], &grad_in_[i]);
-      g = &grad_in_[i];
+    const Index batch = last_batch_;
+    DARE_CHECK_ARG(dy.rows() == out() && dy.cols() == batch, "Mlp '", options_.name, "': gradient is ", dy.rows(),
+                   "x", dy.cols(), " but the last forward output was ", out(), "x", batch);
+    const std::size_t hidden = prelus_.size();
+    const bool bn = has_batch_norm();
+    for (std::size_t i = 0; i < hidden; ++i) {
+      dpost_[i].resize(linears_[i].out(), batch);
+      dpre_[i].resize(linears_[i].out(), batch);
+      slope_sums_[i].resize(static_cast<std::size_t>(linears_[i].out()));
     }
-    if (has_batch_norm()) {
-      linears_.front().backward(*g, &grad_in_.front());
-      batch_norm_.front().backward(grad_in_.front(), dx);
-    } else {
-      linears_.front().backward(*g, dx);
+    // Linear 0's input gradient: the BatchNorm's output gradient, or dx itself.
+    Matrix* dx_out = dx == &dy ? &dx_tmp_ : dx;
+    Matrix* d_first = bn ? &d_normalized_ : dx_out;
+    if (d_first != nullptr) d_first->resize(in(), batch);
+    if (bn) batch_norm_.front().begin_backward(d_normalized_);
+    const int parts = column_parts(batch);
+
+    // 1. Per column block, the input gradients down the layers (Wᵀ g, then PReLU's).
+    parallel_for(pool_, parts, parts, [&](int, Index part, Index) {
+      const auto [c0, n] = block_range(batch, parts, part);
+      const Matrix* g = &dy;
+      for (std::size_t i = hidden; i > 0; --i) {
+        linears_[i].input_grad_cols(*g, dpost_[i - 1], c0, n);
+        prelus_[i - 1].input_grad_cols(pre_[i - 1], dpost_[i - 1], dpre_[i - 1], c0, n);
+        g = &dpre_[i - 1];
+      }
+      if (d_first != nullptr) linears_.front().input_grad_cols(*g, *d_first, c0, n);
+    });
+
+    // 2. The sums over the batch: each weight gradient by blocks of its columns (as
+    // Linear::backward cuts them), the biases', slopes' and BatchNorm's by rows.
+    parallel_for(pool_, parts, parts, [&](int, Index part, Index) {
+      for (std::size_t i = 0; i <= hidden; ++i) {
+        const Matrix& g = i == hidden ? dy : dpre_[i];
+        const Matrix& input = i == 0 ? (bn ? normalized_ : input_) : post_[i - 1];
+        Linear<Scalar>& layer = linears_[i];
+        const int w_parts = std::min(parts, column_blocks(layer.in(), layer.out() * batch, threads_));
+        if (part < w_parts) {
+          const auto [r0, n] = block_range(layer.in(), w_parts, part);
+          layer.weight_grad_cols(g, input, r0, n);
+        }
+        const auto [b0, b1] = row_range(layer.out(), parts, part);
+        layer.bias_grad_rows(g, b0, b1);
+        if (i < hidden) prelus_[i].slope_grad_rows(pre_[i], dpost_[i], b0, b1, slope_sums_[i].data() + b0);
+      }
+      if (bn) {
+        const auto [r0, r1] = row_range(in(), parts, part);
+        batch_norm_.front().backward_sums_rows(d_normalized_, r0, r1);
+      }
+    });
+    for (std::size_t i = 0; i < hidden; ++i) prelus_[i].add_slope_grad(slope_sums_[i].data());
+
+    // 3. The BatchNorm's input gradient, per column block.
+    if (bn && dx_out != nullptr) {
+      dx_out->resize(in(), batch);
+      parallel_for(pool_, parts, parts, [&](int, Index part, Index) {
+        const auto [c0, n] = block_range(batch, parts, part);
+        batch_norm_.front().input_grad_cols(d_normalized_, *dx_out, c0, n);
+      });
     }
+    if (dx == &dy) dx->swap(dx_tmp_);
   }
 
   /// Every learnable parameter: BatchNorm affine terms first, then each Linear and PReLU in
@@ -227,6 +313,17 @@ class Mlp {
     return x ^ (x >> 31);
   }
 
+  // Column blocks of a batch: one per thread, fewer for a batch too small to be worth it.
+  int column_parts(Index batch) const noexcept {
+    Index work = 0;  // multiply-adds per column
+    for (const auto& l : linears_) work += l.in() * l.out();
+    return column_blocks(batch, work, threads_);
+  }
+  // The part-th of `parts` contiguous shares of [0, rows): {first, end}.
+  static std::pair<Index, Index> row_range(Index rows, int parts, Index part) noexcept {
+    return {rows * part / parts, rows * (part + 1) / parts};
+  }
+
   static void append(std::vector<Parameter<Scalar>*>& out, const std::vector<Parameter<Scalar>*>& more) {
     out.insert(out.end(), more.begin(), more.end());
   }
@@ -235,10 +332,18 @@ class Mlp {
   std::vector<BatchNorm1d<Scalar>> batch_norm_;  // zero or one
   std::vector<Linear<Scalar>> linears_;
   std::vector<PReLU<Scalar>> prelus_;
-  Matrix normalized_;         // BatchNorm output
-  std::vector<Matrix> pre_;      // Linear i output (PReLU i input)
-  std::vector<Matrix> post_;     // PReLU i output (Linear i+1 input)
-  std::vector<Matrix> grad_in_;  // dL/d(input of Linear i), see backward
+  int threads_ = 1;
+  WorkerPool* pool_ = nullptr;  // not owned
+  Index last_batch_ = -1;       // columns of the last forward
+  Matrix input_;                // the last forward's input, without a BatchNorm
+  Matrix normalized_;           // BatchNorm output (Linear 0 input)
+  std::vector<Matrix> pre_;     // Linear i output (PReLU i input)
+  std::vector<Matrix> post_;    // PReLU i output (Linear i+1 input)
+  std::vector<Matrix> dpost_;   // dL/d(PReLU i output)
+  std::vector<Matrix> dpre_;    // dL/d(Linear i output), i < the last
+  std::vector<std::vector<Scalar>> slope_sums_;  // PReLU i's per-row slope sums
+  Matrix d_normalized_;         // dL/d(BatchNorm output)
+  Matrix dx_tmp_;               // only for backward(dy, &dy)
 };
 
 }  // namespace dare::nn

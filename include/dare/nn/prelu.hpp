@@ -7,6 +7,7 @@
 // backward lives in a member matrix reused across calls of the same batch size.
 #pragma once
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -45,16 +46,7 @@ class PReLU {
                    " rows but the layer has ", features_, " features");
     x_ = x;
     y.resize(x_.rows(), x_.cols());
-    const bool shared = num_slopes() == 1;
-    const Scalar* a = slope_.value.data();
-    for (Index j = 0; j < x_.cols(); ++j) {
-      const Scalar* xc = x_.col(j).data();
-      Scalar* yc = y.col(j).data();
-      for (Index i = 0; i < features_; ++i) {
-        const Scalar s = shared ? a[0] : a[i];
-        yc[i] = xc[i] > 0 ? xc[i] : s * xc[i];
-      }
-    }
+    forward_cols(x_, y, 0, x_.cols());
   }
 
   /// Accumulates the slope gradient for the last forward input; if `dx` is not nullptr,
@@ -63,33 +55,66 @@ class PReLU {
     DARE_CHECK_ARG(dy.rows() == features_ && dy.cols() == x_.cols(), "PReLU '", name_,
                    "': gradient is ", dy.rows(), "x", dy.cols(), " but the last forward output was ",
                    features_, "x", x_.cols());
+    row_sums_.resize(static_cast<std::size_t>(features_));
+    slope_grad_rows(x_, dy, 0, features_, row_sums_.data());
+    add_slope_grad(row_sums_.data());
+    if (dx == nullptr) return;
+    if (dx != &dy) dx->resize(dy.rows(), dy.cols());
+    input_grad_cols(x_, dy, *dx, 0, dy.cols());
+  }
+
+  // ---- in pieces, for callers that keep the input themselves and split the work over
+  // threads (Mlp): columns for the elementwise parts, rows for the slope's sums.
+
+  /// Columns [c0, c0 + n) of y = prelu(x) (y sized by the caller; it may be x).
+  void forward_cols(const Matrix& x, Matrix& y, Index c0, Index n) const {
     const bool shared = num_slopes() == 1;
     const Scalar* a = slope_.value.data();
-    Scalar* da = slope_.grad.data();
-    if (dx != nullptr && dx != &dy) dx->resize(dy.rows(), dy.cols());
-    Scalar shared_sum = 0;
-    for (Index j = 0; j < x_.cols(); ++j) {
-      const Scalar* xc = x_.col(j).data();
-      const Scalar* gc = dy.col(j).data();
+    for (Index j = c0; j < c0 + n; ++j) {
+      const Scalar* xc = x.col(j).data();
+      Scalar* yc = y.col(j).data();
       for (Index i = 0; i < features_; ++i) {
-        if (xc[i] <= 0) {
-          const Scalar contribution = xc[i] * gc[i];
-          if (shared) {
-            shared_sum += contribution;
-          } else {
-            da[i] += contribution;
-          }
-        }
-      }
-      if (dx != nullptr) {
-        Scalar* dc = dx->col(j).data();
-        for (Index i = 0; i < features_; ++i) {
-          const Scalar s = shared ? a[0] : a[i];
-          dc[i] = xc[i] > 0 ? gc[i] : s * gc[i];
-        }
+        const Scalar s = shared ? a[0] : a[i];
+        yc[i] = xc[i] > 0 ? xc[i] : s * xc[i];
       }
     }
-    if (shared) da[0] += shared_sum;
+  }
+  /// Columns [c0, c0 + n) of dx = dL/dx for the input x and the output gradient dy (dx sized
+  /// by the caller; it may be dy).
+  void input_grad_cols(const Matrix& x, const Matrix& dy, Matrix& dx, Index c0, Index n) const {
+    const bool shared = num_slopes() == 1;
+    const Scalar* a = slope_.value.data();
+    for (Index j = c0; j < c0 + n; ++j) {
+      const Scalar* xc = x.col(j).data();
+      const Scalar* gc = dy.col(j).data();
+      Scalar* dc = dx.col(j).data();
+      for (Index i = 0; i < features_; ++i) {
+        const Scalar s = shared ? a[0] : a[i];
+        dc[i] = xc[i] > 0 ? gc[i] : s * gc[i];
+      }
+    }
+  }
+  /// sums[i - r0] = Σ_columns x·dy over the non-positive inputs of row i, for rows [r0, r1),
+  /// each summed over the columns in order (the bits do not depend on how rows are split).
+  void slope_grad_rows(const Matrix& x, const Matrix& dy, Index r0, Index r1, Scalar* sums) const {
+    std::fill(sums, sums + (r1 - r0), Scalar(0));
+    for (Index j = 0; j < x.cols(); ++j) {
+      const Scalar* xc = x.col(j).data();
+      const Scalar* gc = dy.col(j).data();
+      for (Index i = r0; i < r1; ++i) sums[i - r0] += xc[i] <= 0 ? xc[i] * gc[i] : Scalar(0);
+    }
+  }
+  /// Adds every row's sum (features() of them, from slope_grad_rows) to the slope gradient:
+  /// to its own slope, or all to the shared one in row order.
+  void add_slope_grad(const Scalar* sums) {
+    Scalar* da = slope_.grad.data();
+    if (num_slopes() == 1) {
+      Scalar total = 0;
+      for (Index i = 0; i < features_; ++i) total += sums[i];
+      da[0] += total;
+    } else {
+      for (Index i = 0; i < features_; ++i) da[i] += sums[i];
+    }
   }
 
   Parameter<Scalar>& slope() noexcept { return slope_; }
@@ -109,7 +134,8 @@ class PReLU {
   std::string name_;
   Index features_;
   Parameter<Scalar> slope_;
-  Matrix x_;  // input of the last forward
+  Matrix x_;                     // input of the last forward
+  std::vector<Scalar> row_sums_;  // backward's per-row slope sums
 };
 
 }  // namespace dare::nn
