@@ -408,26 +408,38 @@ class TableAdam : public detail::TableOptimizerBase<Scalar, Dim> {
 
   // One pass over the whole table in row order: the stretch of untouched rows before each
   // touched row (gradient zero, run over whole padded rows: the zero padding stays zero),
-  // then the touched row with its gradient.
+  // then the touched row with its gradient. The touched rows come in id order from a bitmap
+  // of the table's rows, marked from the gradient and cleared as it is read: sorting the ids
+  // instead cost more than the pass itself on a table of 100,000 rows (41,000 ids touched).
   void dense_step(const Grad& grad, const detail::AdamStepCoefficients<Scalar>& c) {
     Table& table = *this->table_;
     const Index stride = table.stride();
     const Index d = table.dim();
-    order_.clear();
-    for (Index s = 0; s < grad.size(); ++s) order_.emplace_back(grad.id(s), s);
-    std::sort(order_.begin(), order_.end());
+    const auto words = static_cast<std::size_t>((this->rows_ + 63) / 64);
+    if (touched_.size() != words) {
+      touched_.assign(words, 0);
+      slot_of_.resize(static_cast<std::size_t>(this->rows_));
+    }
+    for (Index s = 0; s < grad.size(); ++s) {
+      const auto id = static_cast<std::size_t>(grad.id(s));
+      touched_[id >> 6] |= std::uint64_t{1} << (id & 63);
+      slot_of_[id] = static_cast<std::int32_t>(s);
+    }
     Scalar* p = table.data();
     Scalar* m = m_.data();
     Scalar* v = v_.data();
     const Scalar* const zero_grad = nullptr;
     Index next = 0;  // first row not updated yet
-    for (const auto& [id, slot] : order_) {
-      const Index begin = next * stride;
-      detail::adam_dense_range<true>(p + begin, m + begin, v + begin, zero_grad,
-                                     (id - next) * stride, c);
-      const Index at = static_cast<Index>(id) * stride;
-      detail::adam_dense_range<true>(p + at, m + at, v + at, grad.row(slot), d, c);
-      next = static_cast<Index>(id) + 1;
+    for (std::size_t w = 0; w < words; ++w) {
+      for (std::uint64_t bits = touched_[w]; bits != 0; bits &= bits - 1) {
+        const Index id = static_cast<Index>(w * 64) + static_cast<Index>(__builtin_ctzll(bits));
+        const Index begin = next * stride;
+        detail::adam_dense_range<true>(p + begin, m + begin, v + begin, zero_grad, (id - next) * stride, c);
+        const Index at = id * stride;
+        detail::adam_dense_range<true>(p + at, m + at, v + at, grad.row(slot_of_[static_cast<std::size_t>(id)]), d, c);
+        next = id + 1;
+      }
+      touched_[w] = 0;
     }
     const Index begin = next * stride;
     detail::adam_dense_range<true>(p + begin, m + begin, v + begin, zero_grad,
@@ -525,7 +537,8 @@ class TableAdam : public detail::TableOptimizerBase<Scalar, Dim> {
   std::int64_t step_ = 0;
   AlignedVector<Scalar> m_;
   AlignedVector<Scalar> v_;
-  std::vector<std::pair<Id, Index>> order_;  // touched (id, slot) sorted by id; reused
+  std::vector<std::uint64_t> touched_;  // dense_step: a bit per row, clear between steps
+  std::vector<std::int32_t> slot_of_;    // dense_step: the gradient slot of each marked row
   // Deferred rows: the step each row is up to date with (at least replay_base_, the last
   // synchronize's), and the coefficients of the steps since then (step replay_base_ + 1 + i
   // at i), run in replay_mode_.
