@@ -1140,19 +1140,28 @@ class SequenceModel {
   void prepare_rows(const SequenceBatch& b) {
     if (!stale_.load(std::memory_order_acquire)) return;
     detail::StageClock clock(profile_on_);
-    const Index n = b.size * b.max_len;
     if (time_ids_.size() != static_cast<std::size_t>(b.max_len) + 1) {
       time_ids_.resize(static_cast<std::size_t>(b.max_len) + 1);
       for (std::size_t i = 0; i < time_ids_.size(); ++i) time_ids_[i] = static_cast<Id>(i);
     }
+    // Each window's ids once: a positive and its negatives share one window, and the rows a
+    // window's first sample brought up to date need nothing from the next ones.
+    const Index L = b.max_len;
+    window_ids_[0].clear();
+    window_ids_[1].clear();
+    for (Index s = 0; s < b.size; ++s) {
+      const Id* items = b.hist_item + s * L;
+      const Id* cats = b.hist_cat + s * L;
+      if (s > 0 && std::equal(items, items + L, items - L) && std::equal(cats, cats + L, cats - L)) continue;
+      window_ids_[0].insert(window_ids_[0].end(), items, items + L);
+      window_ids_[1].insert(window_ids_[1].end(), cats, cats + L);
+    }
     for_each_table_adam([&](auto& adam, std::size_t i, auto) {
       const int field = static_cast<int>(i) % kFields;
-      if (field == kItem) {
-        adam.prepare(b.hist_item, n);
-        adam.prepare(b.target_item, b.size);
-      } else if (field == kCategory) {
-        adam.prepare(b.hist_cat, n);
-        adam.prepare(b.target_cat, b.size);
+      if (field == kItem || field == kCategory) {
+        const std::vector<Id>& ids = window_ids_[field == kItem ? 0 : 1];
+        adam.prepare(ids.data(), static_cast<Index>(ids.size()));
+        adam.prepare(field == kItem ? b.target_item : b.target_cat, b.size);
       } else {
         adam.prepare(time_ids_.data(), static_cast<Index>(time_ids_.size()));
       }
@@ -1788,6 +1797,7 @@ class SequenceModel {
   mutable std::atomic<bool> stale_{false};
   mutable std::mutex sync_mutex_;
   std::vector<Id> time_ids_;  // 0..max_len, the time rows every batch reads
+  std::array<std::vector<Id>, 2> window_ids_;  // prepare_rows: each window's item and category ids once
 };
 
 }  // namespace dare
