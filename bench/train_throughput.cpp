@@ -5,7 +5,7 @@
 // and Twin<float,16> with 1 and 2 threads, the other Table 1 models with 2; peak memory; and
 // the serving latency of one user against 1,000 candidates for each model.
 //
-//   train_throughput [--users N] [--steps S] [--seed S] [--items N --cats N] [--breakdown-only]
+//   train_throughput [--users N] [--steps S] [--seed S] [--items N --cats N] [--breakdown-only | --dare-only]
 //
 // The data is the synthetic Taobao-format log, run through the real preprocessing protocol
 // into a dataset file in a temporary directory; batches come from the training split in
@@ -78,22 +78,25 @@ std::vector<double> timed_steps(Model& model, const dare::Dataset& data, int ste
 }
 
 template <class Model>
-void train_case(const char* name, const dare::Dataset& data, int threads, int steps, bool flush = true) {
+void train_case(const char* name, const dare::Dataset& data, int threads, int steps, bool flush = true,
+                dare::Index items = 0, dare::Index cats = 0, dare::AdamMode mode = dare::AdamMode::Dense) {
   dare::ScopedFlushDenormals ftz(flush);
   dare::ModelConfig c = dare::model_config_for(data, 16, 16);
   c.top_k = 20;
+  if (items > 0) c.num_items = std::max(items, c.num_items);
+  if (cats > 0) c.num_cats = std::max(cats, c.num_cats);
   Model model(c);
   model.set_threads(threads);
-  model.configure_optimizer({});
+  dare::OptimizerConfig opt;
+  opt.embedding_mode = mode;
+  model.configure_optimizer(opt);
   std::vector<double> rates;
   for (double s : timed_steps(model, data, steps, [](int, const dare::Batch&) {})) rates.push_back(kBatch / s);
   const std::string label = std::string(name) + (flush ? "" : " (denormals kept)");
-  std::printf("%-34s %7d %12.0f %8.0f-%-8.0f %9.2fx\n", label.c_str(), threads, quantile(rates, 0.5),
+  std::printf("%-48s %7d %12.0f %8.0f-%-8.0f %9.2fx\n", label.c_str(), threads, quantile(rates, 0.5),
               quantile(rates, 0.25), quantile(rates, 0.75), quantile(rates, 0.5) / 7300.0);
 }
 
-// The machine's limits the breakdown's floors use: one core's multiply-add rate in an Eigen
-// float GEMM of the heads' shape, and the read bandwidth over 256 MiB.
 struct MachineRates {
   double flops_per_s = 0;
   double bytes_per_s = 0;
@@ -308,9 +311,15 @@ int main(int argc, char** argv) {
   app.add_option("--users", users, "synthetic users")->capture_default_str();
   app.add_option("--steps", steps, "timed steps per case")->capture_default_str();
   app.add_option("--seed", seed, "data seed")->capture_default_str();
-  app.add_option("--items", items, "item rows of the breakdown's real-size tables (Taobao: 4,068,791)")->capture_default_str();
-  app.add_option("--cats", cats, "category rows of the breakdown's real-size tables (Taobao: 9,439)")->capture_default_str();
-  app.add_flag("--breakdown-only", breakdown_only, "only the per-stage breakdown (no zoo table, no serving)");
+  app.add_option("--items", items, "item rows of the real-size tables (breakdown, --dare-only; Taobao: 4,068,791)")->capture_default_str();
+  app.add_option("--cats", cats, "category rows of the real-size tables (breakdown, --dare-only; Taobao: 9,439)")->capture_default_str();
+  auto* breakdown_flag =
+      app.add_flag("--breakdown-only", breakdown_only, "only the per-stage breakdown (no zoo table, no serving)");
+  bool dare_only = false;
+  app.add_flag("--dare-only", dare_only,
+               "only DARE 16/16's training rate: built-in tables on 1 and 2 threads, Taobao-size ones on 2 under "
+               "deferred dense and lazy Adam (under a minute: two builds can alternate on a busy machine)")
+      ->excludes(breakdown_flag);
   CLI11_PARSE(app, argc, argv);
 
   const auto dir = std::filesystem::temp_directory_path() / ("dare_bench_" + std::to_string(::getpid()));
@@ -330,6 +339,18 @@ int main(int argc, char** argv) {
                 static_cast<long long>(data.train().size()),
                 static_cast<double>(summary.rows_read) / 1e6 / summary.seconds);
 
+    if (dare_only) {
+      std::printf("training, L = 200, K = 20, batch 2048 (median and IQR of %d steps; vs 7,300/s PyTorch on H100)\n", steps);
+      std::printf("%-48s %7s %12s %17s %10s\n", "model", "threads", "samples/s", "IQR", "vs H100");
+      train_case<dare::Dare<float, 16, 16>>("Dare<float,16,16>", data, 1, steps);
+      train_case<dare::Dare<float, 16, 16>>("Dare<float,16,16>", data, 2, steps);
+      train_case<dare::Dare<float, 16, 16>>("Dare<float,16,16>, Taobao-size, deferred Adam", data, 2, steps, true,
+                                            items, cats, dare::AdamMode::Dense);
+      train_case<dare::Dare<float, 16, 16>>("Dare<float,16,16>, Taobao-size, lazy Adam", data, 2, steps, true, items, cats,
+                                            dare::AdamMode::Lazy);
+      std::filesystem::remove_all(dir);
+      return 0;
+    }
     const MachineRates rates = measure_rates();
     std::printf("per-stage breakdown (%d steps; floors at %.1f GFLOP/s, one core's Eigen GEMM, and %.1f GB/s read)\n",
                 steps, rates.flops_per_s / 1e9, rates.bytes_per_s / 1e9);
@@ -351,7 +372,7 @@ int main(int argc, char** argv) {
     }
 
     std::printf("\ntraining, L = 200, K = 20, batch 2048 (median and IQR of %d steps; vs 7,300/s PyTorch on H100)\n", steps);
-    std::printf("%-34s %7s %12s %17s %10s\n", "model", "threads", "samples/s", "IQR", "vs H100");
+    std::printf("%-48s %7s %12s %17s %10s\n", "model", "threads", "samples/s", "IQR", "vs H100");
     train_case<dare::Dare<float, 16, 16>>("Dare<float,16,16>", data, 1, steps, false);
     train_case<dare::Dare<float, 16, 16>>("Dare<float,16,16>", data, 1, steps);
     train_case<dare::Twin<float, 16>>("Twin<float,16>", data, 1, steps);
