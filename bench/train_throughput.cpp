@@ -77,6 +77,12 @@ std::vector<double> timed_steps(Model& model, const dare::Dataset& data, int ste
   return seconds;
 }
 
+// The heading of train_case's rows.
+void print_training_header(int steps) {
+  std::printf("training, L = 200, K = 20, batch 2048 (median and IQR of %d steps; vs 7,300/s PyTorch on H100)\n", steps);
+  std::printf("%-48s %7s %12s %17s %10s\n", "model", "threads", "samples/s", "IQR", "vs H100");
+}
+
 template <class Model>
 void train_case(const char* name, const dare::Dataset& data, int threads, int steps, bool flush = true,
                 dare::Index items = 0, dare::Index cats = 0, dare::AdamMode mode = dare::AdamMode::Dense) {
@@ -97,6 +103,8 @@ void train_case(const char* name, const dare::Dataset& data, int threads, int st
               quantile(rates, 0.25), quantile(rates, 0.75), quantile(rates, 0.5) / 7300.0);
 }
 
+// The machine's limits the breakdown's floors use: one core's multiply-add rate in an Eigen
+// float GEMM of the heads' shape, and the read bandwidth over 256 MiB.
 struct MachineRates {
   double flops_per_s = 0;
   double bytes_per_s = 0;
@@ -340,8 +348,7 @@ int main(int argc, char** argv) {
                 static_cast<double>(summary.rows_read) / 1e6 / summary.seconds);
 
     if (dare_only) {
-      std::printf("training, L = 200, K = 20, batch 2048 (median and IQR of %d steps; vs 7,300/s PyTorch on H100)\n", steps);
-      std::printf("%-48s %7s %12s %17s %10s\n", "model", "threads", "samples/s", "IQR", "vs H100");
+      print_training_header(steps);
       train_case<dare::Dare<float, 16, 16>>("Dare<float,16,16>", data, 1, steps);
       train_case<dare::Dare<float, 16, 16>>("Dare<float,16,16>", data, 2, steps);
       train_case<dare::Dare<float, 16, 16>>("Dare<float,16,16>, Taobao-size, deferred Adam", data, 2, steps, true,
@@ -371,8 +378,8 @@ int main(int argc, char** argv) {
       return 0;
     }
 
-    std::printf("\ntraining, L = 200, K = 20, batch 2048 (median and IQR of %d steps; vs 7,300/s PyTorch on H100)\n", steps);
-    std::printf("%-48s %7s %12s %17s %10s\n", "model", "threads", "samples/s", "IQR", "vs H100");
+    std::printf("\n");
+    print_training_header(steps);
     train_case<dare::Dare<float, 16, 16>>("Dare<float,16,16>", data, 1, steps, false);
     train_case<dare::Dare<float, 16, 16>>("Dare<float,16,16>", data, 1, steps);
     train_case<dare::Twin<float, 16>>("Twin<float,16>", data, 1, steps);
