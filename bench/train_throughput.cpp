@@ -83,19 +83,33 @@ void print_training_header(int steps) {
   std::printf("%-48s %7s %12s %17s %10s\n", "model", "threads", "samples/s", "IQR", "vs H100");
 }
 
-template <class Model>
-void train_case(const char* name, const dare::Dataset& data, int threads, int steps, bool flush = true,
-                dare::Index items = 0, dare::Index cats = 0, dare::AdamMode mode = dare::AdamMode::Dense) {
-  dare::ScopedFlushDenormals ftz(flush);
+// The reference settings on `data` (widths 16/16, K = 20); `items`/`cats` > 0 size the
+// tables as a real log's (the data's ids stay in range), which changes what the optimizer
+// streams under dense Adam.
+dare::ModelConfig bench_config(const dare::Dataset& data, dare::Index items, dare::Index cats) {
   dare::ModelConfig c = dare::model_config_for(data, 16, 16);
   c.top_k = 20;
   if (items > 0) c.num_items = std::max(items, c.num_items);
   if (cats > 0) c.num_cats = std::max(cats, c.num_cats);
-  Model model(c);
+  return c;
+}
+
+// The model's threads and its Adam: dense (with or without the deferred rows) or lazy.
+template <class Model>
+void set_up(Model& model, int threads, dare::AdamMode mode, bool defer = true) {
   model.set_threads(threads);
   dare::OptimizerConfig opt;
   opt.embedding_mode = mode;
+  opt.defer_untouched_rows = defer;
   model.configure_optimizer(opt);
+}
+
+template <class Model>
+void train_case(const char* name, const dare::Dataset& data, int threads, int steps, bool flush = true,
+                dare::Index items = 0, dare::Index cats = 0, dare::AdamMode mode = dare::AdamMode::Dense) {
+  dare::ScopedFlushDenormals ftz(flush);
+  Model model(bench_config(data, items, cats));
+  set_up(model, threads, mode);
   std::vector<double> rates;
   for (double s : timed_steps(model, data, steps, [](int, const dare::Batch&) {})) rates.push_back(kBatch / s);
   const std::string label = std::string(name) + (flush ? "" : " (denormals kept)");
@@ -181,26 +195,16 @@ void table_adam_case(dare::Index rows, dare::Index touched, int steps, int inter
   }
 }
 
-
 // Where a training step's time goes (SequenceModel::set_stage_profile), per sample, against
 // each stage's floor: its arithmetic at the measured GEMM rate or its bytes at the measured
 // bandwidth (a bound no code reaches, to say how far each stage is from the machine's limit).
-// `items`/`cats` > 0 size the tables as a real log's (the data's ids stay in range), which
-// changes what the optimizer streams under dense Adam.
 template <class Model>
 void breakdown_case(const char* name, const dare::Dataset& data, int threads, int steps, dare::Index items,
                     dare::Index cats, dare::AdamMode mode, const MachineRates& rates, bool defer = true) {
   dare::ScopedFlushDenormals ftz(true);
-  dare::ModelConfig c = dare::model_config_for(data, 16, 16);
-  c.top_k = 20;
-  if (items > 0) c.num_items = std::max(items, c.num_items);
-  if (cats > 0) c.num_cats = std::max(cats, c.num_cats);
+  const dare::ModelConfig c = bench_config(data, items, cats);
   Model model(c);
-  model.set_threads(threads);
-  dare::OptimizerConfig opt;
-  opt.embedding_mode = mode;
-  opt.defer_untouched_rows = defer;
-  model.configure_optimizer(opt);
+  set_up(model, threads, mode, defer);
   const bool every_row = mode == dare::AdamMode::Dense && !defer;
   const dare::Index B = kBatch;
   dare::Index gathers = 0;  // samples whose window differs from the previous sample's
