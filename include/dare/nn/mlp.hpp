@@ -11,13 +11,12 @@
 // per-column step of all layers for one block of columns on one thread (forward: normalise,
 // Linear, PReLU, ..., Linear; backward: the input gradients down the layers; blocks of at
 // most 256 columns whatever the thread count, so a block's activations stay in L2 from one
-// layer to the next), and the sums
-// over the batch (BatchNorm statistics; weight, bias, slope and BatchNorm gradients) split
-// by rows, or for the weights by blocks of columns as Linear cuts them, each sum taken
-// whole by one thread in a fixed order. So the bits do not depend on the thread count, and
-// no elementwise pass runs on one thread while the other waits: a step is five parallel
-// regions per head, where running the layers one after another took two per layer and left
-// the BatchNorm, the PReLUs and the bias sums serial.
+// layer to the next), and the sums over the batch (BatchNorm statistics; weight, bias,
+// slope and BatchNorm gradients) split by rows, or for the weights by blocks of columns as
+// Linear cuts them, each sum taken whole by one thread in a fixed order. So the bits do not
+// depend on the thread count, and no elementwise pass runs on one thread while the other
+// waits: a step is five parallel regions per head, where running the layers one after
+// another took two per layer and left the BatchNorm, the PReLUs and the bias sums serial.
 //
 // Names: "<name>.batch_norm", "<name>.linear<i>", "<name>.prelu<i>" with i counting the
 // Linear layers from 0, so the final Linear of a {200, 80} head is "<name>.linear2".

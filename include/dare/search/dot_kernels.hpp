@@ -97,9 +97,9 @@ inline constexpr Index kMultiTileBytes = 16 * 1024;
 /// Rows narrower than kRowOrderMinBytes prefetch from kNarrowPrefetchMinBytes on: measured
 /// on a 2-core Xeon (AVX-512, KVM), N = 10k, K = 20, three alternating runs, medians, rows
 /// from memory at 8 floats went from 78% to 87% of the probe (AVX2 build: 81% to 94%) and at
-/// 16 floats from 89% to 93% (91% to 96%), while the same rows in L2 (a history searched
-/// again at once) lost 11-20%: 1.6 us there against 3-4 us won from memory, where a fresh
-/// user's history comes from.
+/// 16 floats from 89% to 93% (91% to 96%), 2.3-4.4 us less per search, while the same rows
+/// in L2 (a history searched again at once) took 13-26% longer, 1.4-2.3 us: rows from
+/// memory are the common case, a new user's history.
 inline constexpr Index kPrefetchAhead = 2048;
 inline constexpr Index kPrefetchMinBytes = Index(1) << 20;
 inline constexpr Index kNarrowPrefetchMinBytes = Index(1) << 18;
