@@ -187,8 +187,7 @@ class BatchNorm1d {
       inv_std_.resize(features());
     } else {
       mean_ = running_mean_.value.col(0);
-      inv_std_.resize(features());
-      for (Index i = 0; i < features(); ++i) inv_std_[i] = inverse_std(running_var_.value(i, 0));
+      running_inv_std(inv_std_);
     }
     return batch_stats;
   }
@@ -227,19 +226,7 @@ class BatchNorm1d {
   }
   /// Columns [c0, c0 + n) of y = gamma ⊙ x̂ + beta (y sized by the caller; it may be x).
   void normalize_cols(const Matrix& x, Matrix& y, Index c0, Index n) {
-    const Scalar* mean = mean_.data();
-    const Scalar* inv_std = inv_std_.data();
-    const Scalar* gamma = gamma_.value.data();
-    const Scalar* beta = beta_.value.data();
-    for (Index j = c0; j < c0 + n; ++j) {
-      const Scalar* c = x.col(j).data();
-      Scalar* h = xhat_.col(j).data();
-      Scalar* out = y.col(j).data();
-      for (Index i = 0; i < features(); ++i) {
-        h[i] = (c[i] - mean[i]) * inv_std[i];
-        out[i] = h[i] * gamma[i] + beta[i];
-      }
-    }
+    normalize(x, mean_.data(), inv_std_.data(), &xhat_, y, c0, n);
   }
 
   /// Checks dy against the last forward and readies a backward over it (then
@@ -310,20 +297,10 @@ class BatchNorm1d {
   void infer(const Matrix& x, Matrix& y) const {
     DARE_CHECK_ARG(x.rows() == features(), "BatchNorm1d '", name_, "': input has ", x.rows(),
                    " rows but the layer has ", features(), " features");
-    Vector inv_std(features());
-    for (Index i = 0; i < features(); ++i) inv_std[i] = inverse_std(running_var_.value(i, 0));
+    Vector inv_std;
+    running_inv_std(inv_std);
     y.resize(x.rows(), x.cols());
-    const Scalar* mean = running_mean_.value.data();
-    const Scalar* gamma = gamma_.value.data();
-    const Scalar* beta = beta_.value.data();
-    for (Index j = 0; j < x.cols(); ++j) {
-      const Scalar* c = x.col(j).data();
-      Scalar* out = y.col(j).data();
-      for (Index i = 0; i < features(); ++i) {
-        const Scalar h = (c[i] - mean[i]) * inv_std[i];
-        out[i] = h * gamma[i] + beta[i];
-      }
-    }
+    normalize(x, running_mean_.value.data(), inv_std.data(), nullptr, y, 0, x.cols());
   }
 
   /// {gamma, beta}: what an optimizer updates.
@@ -333,6 +310,35 @@ class BatchNorm1d {
 
  private:
   Scalar inverse_std(Scalar var) const noexcept { return Scalar(1) / std::sqrt(var + static_cast<Scalar>(eps_)); }
+  // 1/std of the running variance, per feature: what inference normalises with.
+  void running_inv_std(Vector& out) const {
+    out.resize(features());
+    for (Index i = 0; i < features(); ++i) out[i] = inverse_std(running_var_.value(i, 0));
+  }
+  // Columns [c0, c0 + n) of y = gamma ⊙ (x − mean) ⊙ inv_std + beta (y may be x), with x̂
+  // kept in `xhat` for the backward when it is not null: the one expression training,
+  // evaluation and serving all use.
+  void normalize(const Matrix& x, const Scalar* mean, const Scalar* inv_std, Matrix* xhat, Matrix& y, Index c0,
+                 Index n) const {
+    const Scalar* gamma = gamma_.value.data();
+    const Scalar* beta = beta_.value.data();
+    for (Index j = c0; j < c0 + n; ++j) {
+      const Scalar* c = x.col(j).data();
+      Scalar* out = y.col(j).data();
+      if (xhat != nullptr) {
+        Scalar* h = xhat->col(j).data();
+        for (Index i = 0; i < features(); ++i) {
+          h[i] = (c[i] - mean[i]) * inv_std[i];
+          out[i] = h[i] * gamma[i] + beta[i];
+        }
+      } else {
+        for (Index i = 0; i < features(); ++i) {
+          const Scalar h = (c[i] - mean[i]) * inv_std[i];
+          out[i] = h * gamma[i] + beta[i];
+        }
+      }
+    }
+  }
 
   static Index checked(Index features, double eps, double momentum, const std::string& name) {
     DARE_CHECK_ARG(features > 0, "BatchNorm1d '", name, "': features must be positive, got ", features);
