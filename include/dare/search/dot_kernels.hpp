@@ -543,6 +543,23 @@ inline constexpr Index kMultiVectors = 2;
 /// 5, 8, 13, 19, 24 and 27.
 constexpr bool transpose_pays(Index m, Index dim) noexcept { return m * (dim + 48) >= 32 * dim; }
 
+/// x * y + z with one rounding on AVX-512 too: xsimd 8.1's fma there is a multiply and an
+/// add, fused only where the compiler contracts them (GCC's default -ffp-contract=fast does;
+/// -ffp-contract=off does not), so the transposed kernels' scores would depend on the flags,
+/// and LowpSearch's scalar FMA chains (std::fma) could not reproduce them bit for bit.
+template <class A, class T>
+DARE_DETAIL_INLINE SimdBatch<T, A> fused_fma(const SimdBatch<T, A>& x, const SimdBatch<T, A>& y,
+                                             const SimdBatch<T, A>& z) noexcept {
+#if DARE_DETAIL_X86 && defined(__AVX512F__)
+  if constexpr (std::is_base_of_v<xsimd::avx512f, A> && std::is_same_v<T, float>)
+    return SimdBatch<T, A>(_mm512_fmadd_ps(x, y, z));
+  else if constexpr (std::is_base_of_v<xsimd::avx512f, A> && std::is_same_v<T, double>)
+    return SimdBatch<T, A>(_mm512_fmadd_pd(x, y, z));
+  else
+#endif
+    return xsimd::fma(x, y, z);
+}
+
 /// The register block of the transposed kernels: acc[q][v] = the scores of queries [0, Q)
 /// (query q at queries + q * query_stride) against rows r0 + v * W + [0, W) of a transposed
 /// tile (tile[k * lanes + r] = component k of row r, zero past the last real row): per
@@ -564,7 +581,7 @@ DARE_DETAIL_INLINE void transposed_block(const T* queries, Index query_stride, c
     for (Index v = 0; v < V; ++v) t[v] = B::load_aligned(column + v * W);
     for (Index q = 0; q < Q; ++q) {
       const B x(queries[q * query_stride + k]);
-      for (Index v = 0; v < V; ++v) acc[q][v] = xsimd::fma(x, t[v], acc[q][v]);
+      for (Index v = 0; v < V; ++v) acc[q][v] = fused_fma<A, T>(x, t[v], acc[q][v]);
     }
   }
 }

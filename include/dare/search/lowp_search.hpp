@@ -259,11 +259,15 @@ void dot_rows_multi_at(const T* query, Index m, const T* rows, Index row_stride,
   } else {
     if (transpose_pays(m, dim)) {
       // transposed_block's lanes, one row each: acc = fma(q_k, x_k, acc) for k in order from
-      // 0, as xsimd's fma computes it on Arch (fused where it is an FMA intrinsic, otherwise
-      // the same a * b + c, contracted or not as the vector one is). Rows interleaved, so
-      // the chains overlap: a transposition (even with hardware gathers) cost more than the
-      // approximate search itself.
-      constexpr bool kIntrinsic = std::is_base_of_v<xsimd::fma3<xsimd::avx2>, Arch> ||
+      // 0, as its fused_fma computes it on Arch (one rounding where it is an FMA instruction,
+      // AVX-512 included; otherwise the same a * b + c on a machine without FMA, so nothing
+      // to contract). Not a * b + c left to -ffp-contract on AVX-512: at -O3 GCC vectorizes
+      // this loop over k as an in-order reduction (vmulps, then one add per product), two
+      // roundings per step where the kernel's vector a * b + c became one vfmadd. Rows
+      // interleaved, so the chains overlap: a transposition (even with hardware gathers)
+      // cost more than the approximate search itself.
+      constexpr bool kIntrinsic = std::is_base_of_v<xsimd::avx512f, Arch> ||
+                                  std::is_base_of_v<xsimd::fma3<xsimd::avx2>, Arch> ||
                                   std::is_base_of_v<xsimd::fma3<xsimd::sse4_2>, Arch>;
       constexpr Index R = 8;  // chains in flight, in registers
       for (Index r0 = 0; r0 < count; r0 += R) {
