@@ -23,3 +23,12 @@ TEMPLATE_TEST_CASE("top-K over long histories equals a full stable sort and repo
   CHECK(dare_test::check_topk_nan_long<TestType, Arch>(cases) == "");
   CHECK(cases > 100);
 }
+
+TEMPLATE_TEST_CASE("top-K treats -0 and +0 as equal and ranks infinities on " DARE_TEST_ARCH_NAME,
+                   "[search][topk][arch]", float, double) {
+  using Arch = DARE_TEST_ARCH;
+  DARE_SKIP_UNLESS_ARCH_RUNS();
+  dare::Index cases = 0;
+  CHECK(dare_test::check_topk_special<TestType, Arch>(cases) == "");
+  CHECK(cases == 36);
+}

@@ -3,10 +3,10 @@
 // (AVX2 and AVX-512 builds).
 //
 // The sizes cover every path of TopK::select: ranking all n (small n), the group-maxima
-// bound then ranking (distinct scores), the bound then the heap (many ties), and no bound
-// (k > 64); with and without masks, at several padded fractions. Long histories (the
-// segmented bound pass of n > 8W * G) and NaN scores hidden among them have checks of their
-// own.
+// bound then ranking (distinct scores), the bound then the cut to k (many ties), the heap
+// (k > 256), and no bound (n <= G); with and without masks, at several padded fractions. Long histories (the
+// segmented bound pass of n > 8W * G), NaN scores hidden among them, and scores at the edges
+// of the order (signed zeros, infinities) have checks of their own.
 #pragma once
 
 #include <cstdint>
@@ -101,6 +101,41 @@ std::string check_topk_long(dare::Index& cases) {
         }
       }
     }
+  return "";
+}
+
+/// Scores at the edges of the order: -0 and +0 (equal, so ranked by position, though their
+/// bits differ: the bisection on integer keys must not split them), infinities, the
+/// largest finite magnitudes, subnormals; with heavy ties, so that the bound pass, the
+/// bisection over the group maxima and the cut of tied candidates to k all see them.
+template <class Scalar, class Arch>
+std::string check_topk_special(dare::Index& cases) {
+  using dare::Index;
+  using L = std::numeric_limits<Scalar>;
+  const Scalar values[] = {-L::infinity(), -L::max(), Scalar(-1), -L::denorm_min(), Scalar(-0.0),
+                           Scalar(0.0),    L::denorm_min(), Scalar(1), L::max(), L::infinity()};
+  std::mt19937 rng(77);
+  std::uniform_int_distribution<int> pick(0, 9);
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  for (Index n : {Index(300), Index(5000)})
+    for (Index k : {Index(20), Index(64), Index(100)})
+      for (int spread : {10, 6, 2}) {  // draw from the top `spread` values only: more ties
+        dare::TopK<Scalar, Arch> topk(k);
+        std::vector<Scalar> scores(static_cast<std::size_t>(n));
+        for (auto& s : scores) s = values[10 - spread + pick(rng) % spread];
+        std::vector<std::uint8_t> valid(static_cast<std::size_t>(n));
+        for (auto& v : valid) v = unit(rng) < 0.2 ? 0 : 1;
+        for (const std::uint8_t* mask : {static_cast<const std::uint8_t*>(nullptr),
+                                         static_cast<const std::uint8_t*>(valid.data())}) {
+          ++cases;
+          if (!same_as_reference(topk, scores, mask)) {
+            std::ostringstream os;
+            os << Arch::name() << " n=" << n << " k=" << k << " spread " << spread
+               << (mask ? " masked" : "") << ": results differ";
+            return os.str();
+          }
+        }
+      }
   return "";
 }
 

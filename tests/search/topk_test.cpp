@@ -66,6 +66,14 @@ TEMPLATE_TEST_CASE("top-K over long histories equals a full stable sort and repo
   CHECK(cases > 100);
 }
 
+TEMPLATE_TEST_CASE("top-K treats -0 and +0 as equal and ranks infinities and extremes exactly",
+                   "[search][topk]", float, double) {
+  Index cases = 0;
+  CHECK(dare_test::check_topk_special<TestType, xsimd::default_arch>(cases) == "");
+  CHECK(dare_test::check_topk_special<TestType, xsimd::unavailable>(cases) == "");
+  CHECK(cases == 72);
+}
+
 TEMPLATE_TEST_CASE("top-K ranks equal scores by the higher position first", "[search][topk]",
                    float, double) {
   const std::vector<TestType> scores = {1, 3, 3, 2, 3, 0};

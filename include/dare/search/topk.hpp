@@ -10,22 +10,31 @@
 //     groups of positions (those k maxima are k distinct entries, so at least k entries
 //     reach the bound). The maxima live in 8 register chains (vmaxps, no blend; the chains
 //     hide its latency), position i in group i mod 8W, in n/8W-sized segments when k needs
-//     more groups; the groups are then merged down to G ~ 1.5k and ranked by counting;
+//     more groups; the groups are then merged down to G (~1.5k; ~3k from k = 64 on) and
+//     the k-th largest maximum found: by counting for each maximum the better ones (G^2 / W
+//     vector compares) up to G = 64, above by bisection on the maxima's order-keeping
+//     integer keys (about 32 rounds of G / W compares);
 //  2. gather the entries at or above it (and any NaN, to report it), in position order:
 //     spans of 64 without one are skipped by four vector compares, AVX-512 extracts a chunk's
 //     candidates with compress instructions, AVX2 with a permutation looked up by the
-//     compare's mask, other targets copy branch-free; for distinct scores about 1.6k remain;
+//     compare's mask, other targets copy branch-free; for distinct scores about 1.6k remain
+//     (fewer with G ~ 3k);
 //  3. rank them by counting, for each, the candidates better than it (c^2 / W vector
 //     compares, four independent integer counts, no branches) and write the first k in
 //     rank order.
 // Measured (N = 10k, scores in L2): K = 20 1.1 us, K = 100 3.7 us (the previous version,
 // with the group maxima in memory and one bound for K <= 64 only: 2.5 and 34 us). On a
-// 2-core Xeon (Ice Lake), 16 rotating inputs of 10k scores, p10: AVX-512 K = 20 1.9 us,
-// K = 100 6.1; AVX2 2.3 and 7.3 (14.2 before the permutation and the integer counts).
-// n <= G skips step 1; when ties leave more than min(4k, 256) candidates (e.g. many padded
-// positions, all at the sentinel), step 3 is a bounded min-heap over the candidates instead:
-// its root is the running threshold, and since candidates come in position order a newcomer
-// that ties the root wins, so rejecting is `score < root`.
+// 2-core Xeon (Ice Lake), 16 rotating inputs of 10k scores, p10 of 2,000 calls, K = 100:
+// AVX2 took 14.2 us against AVX-512's 6.0 with the maxima ranked by counting in float
+// registers and a branch-free scalar gather; the integer counts and the permutation made it
+// 7.3, bisection 5.4 (AVX-512 4.0) and the ~3k groups 4.6 (AVX-512 3.9). K = 20: AVX-512 1.5
+// to 1.9 us, AVX2 1.8 to 2.0 (2.0 to 2.7 before).
+// n <= G skips step 1. When ties leave more than min(4k, 256) candidates (e.g. many padded
+// positions, all at the sentinel), they are first cut to exactly the k best: those above the
+// k-th best score t (found by the same bisection) and, of those equal to t, the last ones in
+// position order; for k > 256 step 3 is a bounded min-heap over the candidates instead: its
+// root is the running threshold, and since candidates come in position order a newcomer that
+// ties the root wins, so rejecting is `score < root`.
 // Buffers live in the TopK object: select() allocates only when n exceeds every earlier n,
 // and a TopK is not shareable between threads (use one per thread).
 //
@@ -44,6 +53,7 @@
 #include <bitset>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <type_traits>
 #include <utility>
@@ -117,7 +127,10 @@ class TopK {
   /// Throws std::invalid_argument unless k > 0.
   explicit TopK(Index k) : k_(k), rank_cap_(std::min<Index>(4 * k, kRankMax)) {
     DARE_CHECK_ARG(k > 0, "TopK: k must be positive, got ", k);
-    groups_ = (3 * k / 2 + W) / W * W;  // > k; ~1.5k: see kth_lower_bound
+    // > k: ~1.5k, or ~3k from k = 64 on, where bisection makes more groups cheap and the
+    // tighter bound leaves fewer candidates (measured, K = 100 of 10,000 scores: 4.0 -> 3.9
+    // us with AVX-512, 5.4 -> 4.6 with AVX2; at K = 20 three times the groups cost 0.3 us).
+    groups_ = ((k < 64 ? 3 * k / 2 : 3 * k) + W) / W * W;
     segments_ = (groups_ + kStride - 1) / kStride;
     group_max_.resize(static_cast<std::size_t>(segments_ * kStride));
     group_rank_.resize(static_cast<std::size_t>(groups_));
@@ -137,7 +150,8 @@ class TopK {
     const Scalar* eff = effective_scores(scores, n, valid);
     const Scalar bound =
         n > groups_ ? kth_lower_bound(eff, n) : -std::numeric_limits<Scalar>::infinity();
-    const Index count = gather(eff, n, bound);  // throws on a NaN score
+    Index count = gather(eff, n, bound);  // throws on a NaN score
+    if (count > rank_cap_ && k_ <= kRankMax) count = keep_best(count);  // ties: now k
     if (count <= rank_cap_)
       rank_select(count, positions, out_scores);
     else
@@ -173,8 +187,12 @@ class TopK {
   static constexpr Index kChunk = 16;
   static constexpr Index kSpan = 4 * kChunk;
   static_assert(kChunk % W == 0, "a chunk holds whole registers");
-  /// Candidate sets up to this size (and 4k) are ranked by counting, larger ones by the heap.
+  /// Candidate sets up to this size (and 4k) are ranked by counting; larger ones (ties) are
+  /// first cut to the k best (keep_best).
   static constexpr Index kRankMax = 256;
+  /// Up to this many group maxima are ranked by counting (groups^2 / W compares), more by
+  /// bisection (kth_largest: ~32 rounds of groups / W compares and a reduction).
+  static constexpr Index kCountedGroups = 64;
   /// Independent max chains in the group-maxima pass: enough to hide a max's latency (4
   /// cycles on current x86) behind two loads per cycle.
   static constexpr Index kChains = 8;
@@ -369,6 +387,91 @@ class TopK {
     }
   }
 
+  /// Unsigned integers as wide as a Scalar, and the map of scores to them that keeps their
+  /// order (-0 and +0 aside, which the float compares below treat as equal).
+  using Key = std::conditional_t<std::is_same_v<Scalar, float>, std::uint32_t, std::uint64_t>;
+  static constexpr Key kSignBit = Key(1) << (8 * sizeof(Key) - 1);
+  static Key key_of(Scalar x) noexcept {
+    Key u;
+    std::memcpy(&u, &x, sizeof u);
+    return (u & kSignBit) != 0 ? Key(~u) : Key(u | kSignBit);
+  }
+  static Scalar value_of(Key key) noexcept {
+    const Key u = (key & kSignBit) != 0 ? Key(key & ~kSignBit) : Key(~key);
+    Scalar x;
+    std::memcpy(&x, &u, sizeof x);
+    return x;
+  }
+
+  /// How many of v[0, padded) (padded a multiple of W) are at least x; NaN counts nowhere.
+  static Index count_at_least(const Scalar* v, Index padded, Scalar x) noexcept {
+    if constexpr (kSimd) {
+      using B = xsimd::batch<Scalar, Arch>;
+      const B b(x);
+      CountBatch c0(Count(0)), c1(Count(0));
+      Index i = 0;
+      for (; i + 2 * W <= padded; i += 2 * W) {
+        c0 = add_where(c0, B::load_unaligned(v + i) >= b);
+        c1 = add_where(c1, B::load_unaligned(v + i + W) >= b);
+      }
+      if (i < padded) c0 = add_where(c0, B::load_unaligned(v + i) >= b);
+      return Index(xsimd::hadd(c0 + c1));
+    } else {
+      Index c = 0;
+      for (Index i = 0; i < padded; ++i) c += v[i] >= x;
+      return c;
+    }
+  }
+
+  /// The k-th largest of v[0, count) (k <= count; v holds count rounded up to W entries, the
+  /// extra ones NaN): bisection on the order-keeping keys, each round one count over v,
+  /// about 32 rounds of count/W compares, where ranking v by counting takes count^2/W.
+  static Scalar kth_largest(const Scalar* v, Index count, Index k) noexcept {
+    const Index padded = (count + W - 1) / W * W;
+    Scalar low = v[0], high = v[0];
+    for (Index i = 1; i < count; ++i) {
+      low = v[i] < low ? v[i] : low;
+      high = v[i] > high ? v[i] : high;
+    }
+    // count_at_least(value_of(lo)) >= k > count_at_least(value_of(hi)), hi past the largest.
+    Key lo = key_of(low);
+    Key hi = key_of(high);
+    if (count_at_least(v, padded, high) >= k) return high;
+    while (hi - lo > 1) {
+      const Key mid = lo + (hi - lo) / 2;
+      const bool enough = count_at_least(v, padded, value_of(mid)) >= k;
+      lo = enough ? mid : lo;
+      hi = enough ? hi : mid;
+    }
+    return value_of(lo);
+  }
+
+  /// Keeps exactly the k best of the count candidates, in position order: those above the
+  /// k-th best score t, then of those equal to t the last ones (ties go to the higher
+  /// position). Branch-free.
+  Index keep_best(Index count) noexcept {
+    Scalar* cs = cand_score_.data();
+    Index* cp = cand_position_.data();
+    const Index padded = (count + W - 1) / W * W;
+    for (Index i = count; i < padded; ++i) cs[i] = std::numeric_limits<Scalar>::quiet_NaN();
+    const Scalar t = kth_largest(cs, count, k_);
+    const Index at_least = count_at_least(cs, padded, t);
+    Index above = 0;
+    for (Index i = 0; i < count; ++i) above += cs[i] > t;
+    const Index skip = at_least - above - (k_ - above);  // ties at t that lose
+    Index kept = 0, ties = 0;
+    for (Index i = 0; i < count; ++i) {
+      const Scalar s = cs[i];
+      const bool tie = s == t;
+      const bool keep = (s > t) | (tie & (ties >= skip));
+      ties += tie;
+      cs[kept] = s;
+      cp[kept] = cp[i];
+      kept += keep;
+    }
+    return kept;
+  }
+
   template <class B = xsimd::batch<Scalar, Arch>>
   static B lane_indices() noexcept {
     alignas(64) Scalar lanes[W];
@@ -450,11 +553,14 @@ class TopK {
         *into = max_of(gmax[g], *into);
       }
     }
-    count_better(gmax, groups, group_rank_.data());
-    Scalar bound = std::numeric_limits<Scalar>::infinity();
-    for (Index g = 0; g < groups; ++g)
-      bound = group_rank_[g] < k_ && gmax[g] < bound ? gmax[g] : bound;
-    return bound;
+    if (groups <= kCountedGroups) {
+      count_better(gmax, groups, group_rank_.data());
+      Scalar bound = std::numeric_limits<Scalar>::infinity();
+      for (Index g = 0; g < groups; ++g)
+        bound = group_rank_[g] < k_ && gmax[g] < bound ? gmax[g] : bound;
+      return bound;
+    }
+    return kth_largest(gmax, groups, k_);
   }
 
   /// Copies the entries not below `bound` (and any NaN), in position order, to the candidate
