@@ -2,9 +2,10 @@
 // target (M = 1) or M = 100 candidate targets (batched ranking) and keep each target's top K.
 //
 // Case names: search/<method>/<hot|cold>/M:<m>/A:<a>/N:<n>/K:<k>, where <method> is
-//   dare     the library: dare::dot_rows<A> + dare::TopK for M = 1; dare::MultiSearch<A> for
-//            M = 100 (for long histories a per-target threshold test inside the transposed
-//            dot-product kernel, else dot_rows_multi + TopK; see multi_search.hpp)
+//   dare     the library: dare::MultiSearch<A>. For M = 1, dot_rows_max (the scores and the
+//            group maxima of TopK's bound in one pass) + TopK::select_with_maxima; for
+//            M = 100 and long histories a per-target threshold test inside the transposed
+//            dot-product kernel, else dot_rows_multi + TopK (see multi_search.hpp)
 //   dare_unfused  M = 100 only: dot_rows_multi<A> into the whole M x N matrix, then
 //            TopK::select_many (what MultiSearch replaces)
 //   dot      the same dot products alone (no K in the name): what the top-K adds
@@ -220,21 +221,15 @@ template <int A>
 class DareSearch {
  public:
   DareSearch(Temp, Index n, Index k, Index m, const float*)
-      : n_(n), k_(k), m_(m), r_(m, n, k), topk_(k), multi_(k) {}
+      : n_(n), k_(k), m_(m), r_(m, n, k), multi_(k) {}
   void run(const float* rows, const float* queries) {
-    if (m_ == 1) {
-      dare::dot_rows<A>(queries, rows, n_, A, r_.scores.data());
-      topk_.select(r_.scores.data(), n_, nullptr, r_.positions.data(), r_.best.data());
-    } else {
-      multi_.search(queries, m_, A, rows, n_, A, nullptr, r_.positions.data(), r_.best.data(), k_);
-    }
+    multi_.search(queries, m_, A, rows, n_, A, nullptr, r_.positions.data(), r_.best.data(), k_);
     benchmark::DoNotOptimize(r_.positions.data());
   }
 
  private:
   Index n_, k_, m_;
   Results r_;
-  dare::TopK<float> topk_;
   dare::MultiSearch<float, A> multi_;
 };
 

@@ -52,6 +52,12 @@ TEMPLATE_TEST_CASE("dot_rows_multi matches the scalar reference on " DARE_TEST_A
   CHECK(dare_test::check_dot_rows_multi_fixed<Arch, TestType, DARE_FIXED_MULTI_WIDTHS>() == "");
 }
 
+TEMPLATE_TEST_CASE("dot_rows_max gives dot_rows' scores and the group maxima on "
+                   DARE_TEST_ARCH_NAME, "[search][dot_kernels][arch]", float, double) {
+  DARE_SKIP_UNLESS_ARCH_RUNS();
+  CHECK(dare_test::check_dot_rows_max<Arch, TestType>() == "");
+}
+
 TEMPLATE_TEST_CASE("dot_rows over more than 1 MiB of rows (prefetching) is exact on "
                    DARE_TEST_ARCH_NAME, "[search][dot_kernels][arch]", float, double) {
   DARE_SKIP_UNLESS_ARCH_RUNS();

@@ -32,3 +32,12 @@ TEMPLATE_TEST_CASE("top-K treats -0 and +0 as equal and ranks infinities on " DA
   CHECK(dare_test::check_topk_special<TestType, Arch>(cases) == "");
   CHECK(cases == 36);
 }
+
+TEMPLATE_TEST_CASE("top-K from group maxima kept by the caller equals select on "
+                   DARE_TEST_ARCH_NAME, "[search][topk][arch]", float, double) {
+  using Arch = DARE_TEST_ARCH;
+  DARE_SKIP_UNLESS_ARCH_RUNS();
+  dare::Index cases = 0;
+  CHECK(dare_test::check_topk_with_maxima<TestType, Arch>(cases) == "");
+  CHECK(cases > 30);
+}

@@ -16,9 +16,11 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -347,6 +349,67 @@ std::string check_load_head() {
         return os.str();
       }
     }
+  }
+  return "";
+}
+
+/// dot_rows_max against dot_rows (the scores bit for bit) and a plain loop over its scores
+/// (the maxima): widths on the half-width and full-width registers and a row-order one, row
+/// counts around the group count and the block, a history over 256 KiB (the prefetching
+/// path), NaN rows (left out of the maxima), several group counts; and its argument checks.
+template <class Arch, class Scalar>
+std::string check_dot_rows_max() {
+  std::mt19937 rng(31);
+  Index lanes = 1;
+  if constexpr (!std::is_same_v<Arch, xsimd::unavailable>)
+    lanes = Index(xsimd::batch<Scalar, Arch>::size);
+  const Scalar lowest = -std::numeric_limits<Scalar>::infinity();
+  for (Index dim : {Index(3), Index(8), Index(16), Index(40), Index(130)})
+    for (Index groups : {lanes, 4 * lanes, 12 * lanes})
+      for (Index n : {Index(0), Index(1), groups - 1, groups, groups + 1, Index(1003),
+                      Index(300000) / dim}) {
+        if (n < 0) continue;
+        for (bool with_nan : {false, true}) {
+          RowBlock<Scalar> rows(n, dim, dim + 1, 0, false, rng);
+          RowBlock<Scalar> query(1, dim, dim, 0, false, rng);
+          if (with_nan)
+            for (Index i = 0; i < n; i += 7) rows.at(i)[dim / 2] = std::numeric_limits<Scalar>::quiet_NaN();
+          std::vector<Scalar> got(static_cast<std::size_t>(n) + 1, Scalar(-12345)), want = got;
+          std::vector<Scalar> gmax(static_cast<std::size_t>(groups) + 1, Scalar(-12345));
+          std::vector<Scalar> want_max(static_cast<std::size_t>(groups), lowest);
+          dare::dot_rows_max<dare::Dynamic, Arch>(query.data(), rows.data(), n, dim + 1,
+                                                  got.data(), gmax.data(), groups, dim);
+          dare::dot_rows<dare::Dynamic, Arch>(query.data(), rows.data(), n, dim + 1, want.data(),
+                                              dim);
+          for (Index i = 0; i < n; ++i) {
+            Scalar& g = want_max[static_cast<std::size_t>(i % groups)];
+            if (!std::isnan(want[i]) && want[i] > g) g = want[i];
+          }
+          std::ostringstream where;
+          where << Arch::name() << " dim=" << dim << " groups=" << groups << " n=" << n
+                << (with_nan ? " with NaN rows" : "");
+          if (std::memcmp(got.data(), want.data(), sizeof(Scalar) * std::size_t(n + 1)) != 0)
+            return where.str() + ": scores differ from dot_rows'";
+          for (Index g = 0; g < groups; ++g)
+            if (!(gmax[g] == want_max[g]))
+              return where.str() + ": group " + std::to_string(g) + " maximum differs";
+          if (gmax[groups] != Scalar(-12345)) return where.str() + ": wrote past group_max";
+        }
+      }
+  Scalar q[8] = {}, r[8] = {}, out[2], gmax[64];
+  for (Index bad : {Index(0), lanes > 1 ? lanes + 1 : Index(-1)}) {
+    try {
+      dare::dot_rows_max<8, Arch>(q, r, 1, 8, out, gmax, bad);
+      return "dot_rows_max accepted groups = " + std::to_string(bad);
+    } catch (const std::invalid_argument& e) {
+      if (std::string(e.what()).find("groups") == std::string::npos)
+        return std::string("dot_rows_max's error does not name groups: ") + e.what();
+    }
+  }
+  try {
+    dare::dot_rows_max<8, Arch>(q, r, 1, 8, out, static_cast<Scalar*>(nullptr), lanes);
+    return "dot_rows_max accepted a null group_max";
+  } catch (const std::invalid_argument&) {
   }
   return "";
 }

@@ -47,6 +47,12 @@ TEMPLATE_TEST_CASE("the horizontal reductions and tail loads are exact", "[searc
   CHECK(dare_test::check_load_head<Arch, TestType>() == "");
 }
 
+TEMPLATE_TEST_CASE("dot_rows_max gives dot_rows' scores and the maxima of interleaved groups",
+                   "[search][dot_kernels]", float, double) {
+  CHECK(dare_test::check_dot_rows_max<xsimd::default_arch, TestType>() == "");
+  CHECK(dare_test::check_dot_rows_max<xsimd::unavailable, TestType>() == "");
+}
+
 TEST_CASE("dot_rows without SIMD falls back to the scalar reference", "[search][dot_kernels]") {
   std::mt19937 rng(1);
   CHECK(dare_test::check_dot_rows_width<dare::Dynamic, xsimd::unavailable, float>(17, rng) ==

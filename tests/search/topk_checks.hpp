@@ -9,6 +9,7 @@
 // of the order (signed zeros, infinities) have checks of their own.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <stdexcept>
@@ -134,6 +135,53 @@ std::string check_topk_special(dare::Index& cases) {
                << (mask ? " masked" : "") << ": results differ";
             return os.str();
           }
+        }
+      }
+  return "";
+}
+
+/// select_with_maxima, given the maxima of the interleaved groups (a plain loop here),
+/// equals select: distinct scores and heavy ties, short and long histories, scores rising
+/// with position, and a NaN (named as select names it).
+template <class Scalar, class Arch>
+std::string check_topk_with_maxima(dare::Index& cases) {
+  using dare::Index;
+  std::mt19937 rng(91);
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  for (Index n : {Index(20), Index(150), Index(1001), Index(30000)})
+    for (Index k : {Index(1), Index(20), Index(50), Index(100)})
+      for (int shape = 0; shape < 3; ++shape) {  // reals, ten levels, rising
+        if (k > n) continue;
+        dare::TopK<Scalar, Arch> topk(k);
+        const Index groups = topk.groups();
+        std::vector<Scalar> scores(static_cast<std::size_t>(n));
+        for (Index i = 0; i < n; ++i)
+          scores[i] = shape == 1 ? Scalar(int(unit(rng) * 10))
+                                 : Scalar(unit(rng) + (shape == 2 ? 4.0 * double(i) / double(n) : 0.0));
+        std::vector<Scalar> gmax(static_cast<std::size_t>(groups),
+                                 -std::numeric_limits<Scalar>::infinity());
+        for (Index i = 0; i < n; ++i) gmax[i % groups] = std::max(gmax[i % groups], scores[i]);
+        std::vector<Index> got_pos(k), want_pos(k);
+        std::vector<Scalar> got(k), want(k);
+        topk.select_with_maxima(scores.data(), n, gmax.data(), got_pos.data(), got.data());
+        dare::reference::topk_reference(scores.data(), n, nullptr, k, want_pos.data(), want.data());
+        ++cases;
+        if (got_pos != want_pos || got != want) {
+          std::ostringstream os;
+          os << Arch::name() << " n=" << n << " k=" << k << " shape " << shape
+             << ": select_with_maxima differs from the reference";
+          return os.str();
+        }
+        if (n < 1001) continue;
+        scores[n / 3] = std::numeric_limits<Scalar>::quiet_NaN();  // left out of the maxima
+        ++cases;
+        try {
+          topk.select_with_maxima(scores.data(), n, gmax.data(), got_pos.data(), got.data());
+          return "select_with_maxima: a NaN score was not reported";
+        } catch (const std::invalid_argument& e) {
+          if (std::string(e.what()).find("scores[" + std::to_string(n / 3) + "] is NaN") ==
+              std::string::npos)
+            return std::string("select_with_maxima: the NaN error says ") + e.what();
         }
       }
   return "";

@@ -66,6 +66,14 @@ TEMPLATE_TEST_CASE("top-K over long histories equals a full stable sort and repo
   CHECK(cases > 100);
 }
 
+TEMPLATE_TEST_CASE("top-K from group maxima kept by the caller equals select",
+                   "[search][topk]", float, double) {
+  Index cases = 0;
+  CHECK(dare_test::check_topk_with_maxima<TestType, xsimd::default_arch>(cases) == "");
+  CHECK(dare_test::check_topk_with_maxima<TestType, xsimd::unavailable>(cases) == "");
+  CHECK(cases > 60);
+}
+
 TEMPLATE_TEST_CASE("top-K treats -0 and +0 as equal and ranks infinities and extremes exactly",
                    "[search][topk]", float, double) {
   Index cases = 0;

@@ -53,6 +53,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -436,9 +437,60 @@ DARE_DETAIL_INLINE void prefetch_ahead(const void* p, Index bytes) noexcept {
 #endif
 }
 
-template <int Dim, class A, bool Prefetch, bool RowOrder = false, class T>
+/// What dot_rows_blocks does with each block of scores besides storing it: nothing.
+struct NoScoreSink {
+  template <class B>
+  DARE_DETAIL_INLINE void block(const B&) noexcept {}
+  template <class T>
+  void tail(const T*, Index) noexcept {}
+};
+
+/// max(x, m), m where x is NaN (one vmaxps; AVX-512 in its merge-masked form, which GCC 12
+/// does not warn about falsely, bug 105593).
+template <class B>
+DARE_DETAIL_INLINE B max_keeping(const B& x, const B& m) noexcept {
+#if DARE_DETAIL_X86 && defined(__AVX512F__)
+  using A = typename B::arch_type;
+  using T = typename B::value_type;
+  if constexpr (std::is_base_of_v<xsimd::avx512f, A>) {
+    if constexpr (std::is_same_v<T, float>)
+      return B(_mm512_mask_max_ps(m, static_cast<__mmask16>(0xFFFF), x, m));
+    else
+      return B(_mm512_mask_max_pd(m, static_cast<__mmask8>(0xFF), x, m));
+  } else
+#endif
+  {
+#if DARE_DETAIL_X86
+    return xsimd::max(x, m);  // maxps: the second operand where either is NaN
+#else
+    return xsimd::select(x > m, x, m);
+#endif
+  }
+}
+
+/// Keeps the maxima of `groups` interleaved groups of the scores as dot_rows_blocks makes
+/// them, blocks in position order: score i goes to group i mod groups (groups a multiple of
+/// every block's lane count). The offset runs along instead of a division per block.
+template <class T>
+struct GroupMaxSink {
+  T* group_max;
+  Index groups;
+  Index at = 0;
+  template <class B>
+  DARE_DETAIL_INLINE void block(const B& scores) noexcept {
+    max_keeping(scores, B::load_unaligned(group_max + at)).store_unaligned(group_max + at);
+    at += Index(B::size);
+    at = at == groups ? 0 : at;
+  }
+  void tail(const T* scores, Index count) noexcept {
+    for (Index l = 0; l < count; ++l)
+      group_max[at + l] = scores[l] > group_max[at + l] ? scores[l] : group_max[at + l];
+  }
+};
+
+template <int Dim, class A, bool Prefetch, bool RowOrder = false, class T, class Sink>
 void dot_rows_blocks(const T* query, const T* rows, Index n, Index row_stride, T* out,
-                     Index dim) {
+                     Index dim, Sink& sink) {
   using B = SimdBatch<T, A>;
   constexpr Index W = B::size;
   Index i = 0;
@@ -448,7 +500,9 @@ void dot_rows_blocks(const T* query, const T* rows, Index n, Index row_stride, T
     const T* block = rows + i * row_stride;
     if constexpr (Prefetch && !RowOrder) prefetch_ahead(block, W * row_stride * Index(sizeof(T)));
     const auto row_at = [block, row_stride](Index r) { return block + r * row_stride; };
-    block_dots<Dim, A, RowOrder, Prefetch>(query, row_at, dim).store_unaligned(out + i);
+    const B scores = block_dots<Dim, A, RowOrder, Prefetch>(query, row_at, dim);
+    scores.store_unaligned(out + i);
+    sink.block(scores);
   }
   if (i < n) {
     // The last, partial block repeats its last row in the unused lanes: no branches, and it
@@ -461,6 +515,7 @@ void dot_rows_blocks(const T* query, const T* rows, Index n, Index row_stride, T
     alignas(A::alignment()) T sums[B::size];
     block_dots<Dim, A>(query, row_at, dim).store_aligned(sums);
     std::copy(sums, sums + last + 1, out + i);
+    sink.tail(sums, last + 1);
   }
 }
 
@@ -491,21 +546,22 @@ DARE_DETAIL_INLINE void with_arch_for_width(Index dim, F&& f) {
   f(A{});
 }
 
-template <int Dim, class A, class T>
+template <int Dim, class A, class T, class Sink = NoScoreSink>
 void dot_rows_simd(const T* query, const T* rows, Index n, Index row_stride, T* out,
-                   Index dim) {
+                   Index dim, Sink&& sink = Sink{}) {
   const Index row_bytes = row_stride * Index(sizeof(T));
   with_arch_for_width<Dim, A, T>(dim, [&](auto arch) {
-    constexpr Index W = SimdBatch<T, decltype(arch)>::size;
+    using Arch = decltype(arch);
+    constexpr Index W = SimdBatch<T, Arch>::size;
     const bool prefetch = n * row_bytes >= kPrefetchMinBytes;
     if (row_bytes >= kRowOrderMinBytes && prefetch)
-      dot_rows_blocks<Dim, decltype(arch), true, true>(query, rows, n, row_stride, out, dim);
+      dot_rows_blocks<Dim, Arch, true, true>(query, rows, n, row_stride, out, dim, sink);
     else if (row_bytes >= kRowOrderMinBytes)
-      dot_rows_blocks<Dim, decltype(arch), false, true>(query, rows, n, row_stride, out, dim);
+      dot_rows_blocks<Dim, Arch, false, true>(query, rows, n, row_stride, out, dim, sink);
     else if (n * row_bytes >= kNarrowPrefetchMinBytes && W * row_bytes <= kPrefetchMaxBlock)
-      dot_rows_blocks<Dim, decltype(arch), true>(query, rows, n, row_stride, out, dim);
+      dot_rows_blocks<Dim, Arch, true>(query, rows, n, row_stride, out, dim, sink);
     else
-      dot_rows_blocks<Dim, decltype(arch), false>(query, rows, n, row_stride, out, dim);
+      dot_rows_blocks<Dim, Arch, false>(query, rows, n, row_stride, out, dim, sink);
   });
 }
 
@@ -518,11 +574,13 @@ void dot_rows_multi_blocks(const T* queries, Index m, Index query_stride, const 
   constexpr Index W = SimdBatch<T, A>::size;
   const Index row_bytes = std::max<Index>(row_stride, dim) * Index(sizeof(T));
   const Index tile = std::max<Index>(W, kMultiTileBytes / row_bytes / W * W);
+  NoScoreSink none;
   for (Index t0 = 0; t0 < n; t0 += tile) {
     const Index rows_in_tile = std::min(tile, n - t0);
     for (Index j = 0; j < m; ++j)
       dot_rows_blocks<Dim, A, false>(queries + j * query_stride, rows + t0 * row_stride,
-                                     rows_in_tile, row_stride, out + j * out_stride + t0, dim);
+                                     rows_in_tile, row_stride, out + j * out_stride + t0, dim,
+                                     none);
   }
 }
 
@@ -739,6 +797,39 @@ void dot_rows(const Scalar* query, const Scalar* rows, Index n, Index row_stride
     reference::dot_rows(query, rows, n, row_stride, out, dim);
   } else {
     detail::dot_rows_simd<Dim, Arch>(query, rows, n, row_stride, out, dim);
+  }
+}
+
+/// dot_rows, keeping as the scores are made the maxima of `groups` interleaved groups of
+/// them: group_max[g] = the largest out[i] with i = g (mod groups), -inf where no i is (NaN
+/// scores are left out). `groups` is a positive multiple of Arch's lanes for the Scalar
+/// (TopK::groups() is). The scores equal dot_rows' bit for bit; the maxima save
+/// TopK::select_with_maxima its first pass over them, which for a long history read from
+/// memory is a second pass over the scores in L2 after the scan. Throws as dot_rows does,
+/// and std::invalid_argument on a bad `groups` or a null group_max.
+template <int Dim = Dynamic, class Arch = xsimd::default_arch, class Scalar>
+void dot_rows_max(const Scalar* query, const Scalar* rows, Index n, Index row_stride,
+                  Scalar* out, Scalar* group_max, Index groups, Index dim = Dim) {
+  detail::check_scalar<Scalar>();
+  detail::check_arch<Arch>();
+  detail::checked_dim<Dim>("dot_rows_max", dim);
+  detail::check_rows_args("dot_rows_max", query, rows, n, row_stride, out, dim);
+  Index lanes = 1;
+  if constexpr (!std::is_same_v<Arch, xsimd::unavailable>)
+    lanes = Index(detail::SimdBatch<Scalar, Arch>::size);
+  DARE_CHECK_ARG(groups > 0 && groups % lanes == 0 && group_max != nullptr,
+                 "dot_rows_max: groups (", groups, ") must be a positive multiple of ", lanes,
+                 " and group_max not null");
+  std::fill(group_max, group_max + groups, -std::numeric_limits<Scalar>::infinity());
+  if constexpr (std::is_same_v<Arch, xsimd::unavailable>) {
+    reference::dot_rows(query, rows, n, row_stride, out, dim);
+    for (Index i = 0; i < n; ++i) {
+      Scalar& g = group_max[i % groups];
+      g = out[i] > g ? out[i] : g;
+    }
+  } else {
+    detail::dot_rows_simd<Dim, Arch>(query, rows, n, row_stride, out, dim,
+                                     detail::GroupMaxSink<Scalar>{group_max, groups});
   }
 }
 

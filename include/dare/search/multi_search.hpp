@@ -25,7 +25,13 @@
 // targets (where dot_rows_multi does not transpose) and no SIMD always take the unfused
 // pipeline.
 //
-// Results equal dot_rows_multi followed by TopK::select on every row, with either pipeline:
+// One target without a mask (m = 1) takes neither: dot_rows_max scores the rows and keeps,
+// in the same pass, the group maxima of TopK's bound, and TopK::select_with_maxima then
+// gathers and ranks without a pass of its own to find the bound. For a history read from
+// memory the scores are in L2 by then, so that pass cost a read of 4n bytes from L2
+// (measured: see README.md, search speed).
+//
+// Results equal dot_rows_multi followed by TopK::select on every row, with any pipeline:
 // same positions, same scores, same tie and padding rules (see topk.hpp; one mask shared by
 // all targets). A NaN score at a valid position throws std::invalid_argument naming the
 // target and the position. Buffers live in the object, which allocates only when m, n or k
@@ -68,7 +74,9 @@ class MultiSearch {
 
   /// Which pipeline search() runs: kAuto picks by size (see the design note), kFused and
   /// kUnfused force one (kFused still runs the unfused pipeline where the fused one does not
-  /// apply: a padding mask, few targets, no SIMD). Results are the same either way.
+  /// apply: a padding mask, few targets, no SIMD). One target without a mask takes the
+  /// single-target path (see the design note) under any strategy. Results are the same
+  /// either way.
   enum class Strategy { kAuto, kFused, kUnfused };
   void set_strategy(Strategy strategy) noexcept { strategy_ = strategy; }
   Strategy strategy() const noexcept { return strategy_; }
@@ -103,6 +111,10 @@ class MultiSearch {
     detail::check_queries_args("MultiSearch::search", queries, m, query_stride, n, n, dim);
     detail::check_rows_args("MultiSearch::search", queries, rows, n, row_stride, positions, dim);
     if constexpr (kSimd) {
+      if (m == 1 && valid == nullptr) {
+        single(queries, rows, n, row_stride, positions, out_scores, dim);
+        return;
+      }
       const bool want = strategy_ == Strategy::kFused || (strategy_ == Strategy::kAuto && fuses(m, n));
       if (want && valid == nullptr && detail::transpose_pays(m, detail::width<Dim>(dim))) {
         fused(queries, m, query_stride, rows, n, row_stride, positions, out_scores, out_stride, dim);
@@ -132,6 +144,24 @@ class MultiSearch {
     for (Index j = 0; j < m; ++j)
       select_row(j, matrix_.data() + j * n, n, valid, positions + j * out_stride,
                  out_scores + j * out_stride);
+  }
+
+  /// One target: dot_rows_max keeps the group maxima TopK's bound needs as it scores, so
+  /// the selection skips its own pass over the n scores (measured, one core of a 2-core Xeon,
+  /// histories from memory: see the README's search speed section).
+  void single(const Scalar* query, const Scalar* rows, Index n, Index row_stride,
+              Index* positions, Scalar* out_scores, Index dim) {
+    grow(matrix_, n);
+    grow(group_max_, topk_.groups());
+    dot_rows_max<Dim, Arch>(query, rows, n, row_stride, matrix_.data(), group_max_.data(),
+                            topk_.groups(), dim);
+    try {
+      topk_.select_with_maxima(matrix_.data(), n, group_max_.data(), positions, out_scores);
+    } catch (const std::invalid_argument&) {
+      for (Index i = 0; i < n; ++i)
+        if (std::isnan(matrix_[static_cast<std::size_t>(i)])) throw_nan(0, i);
+      throw;
+    }
   }
 
   /// TopK::select on target j's scores, a NaN reported with the target.
@@ -307,7 +337,8 @@ class MultiSearch {
   Index cap_;
   Strategy strategy_ = Strategy::kAuto;
   AlignedVector<Scalar> tile_;    // the transposed tile (fused path)
-  AlignedVector<Scalar> matrix_;  // the whole score matrix (unfused path)
+  AlignedVector<Scalar> matrix_;  // the whole score matrix (unfused path; one target's scores)
+  AlignedVector<Scalar> group_max_;  // one target's group maxima
   std::vector<Candidates> targets_;
   std::vector<Index> keep_pos_;
   std::vector<Scalar> keep_score_;
