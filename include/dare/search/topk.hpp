@@ -22,13 +22,16 @@
 //  3. rank them by counting, for each, the candidates better than it (c^2 / W vector
 //     compares, four independent integer counts, no branches) and write the first k in
 //     rank order.
+// select_with_maxima takes step 1's maxima from a caller that kept them while it made the
+// scores (dot_rows_max, for MultiSearch's single target), over interleaved groups instead.
 // Measured (N = 10k, scores in L2): K = 20 1.1 us, K = 100 3.7 us (the previous version,
 // with the group maxima in memory and one bound for K <= 64 only: 2.5 and 34 us). On a
-// 2-core Xeon (Ice Lake), 16 rotating inputs of 10k scores, p10 of 2,000 calls, K = 100:
-// AVX2 took 14.2 us against AVX-512's 6.0 with the maxima ranked by counting in float
-// registers and a branch-free scalar gather; the integer counts and the permutation made it
-// 7.3, bisection 5.4 (AVX-512 4.0) and the ~3k groups 4.6 (AVX-512 3.9). K = 20: AVX-512 1.5
-// to 1.9 us, AVX2 1.8 to 2.0 (2.0 to 2.7 before).
+// 2-core Xeon (Ice Lake), 10,000 fresh scores per call (a new slice of a 16 MB pool), one
+// core, medians of five alternating runs' p50: K = 100 took AVX2 16.9 us and AVX-512 7.0
+// with the maxima ranked by counting in float lanes and a branch-free scalar gather on
+// AVX2; the integer counts, the permutation, bisection and ~3k groups make it 7.2 and 5.4
+// (K = 20: 3.6 and 2.7, now 2.8 and 2.6). Inputs repeated every 16 calls flatter branchy
+// code (the predictor learns them) and gave about half these times.
 // n <= G skips step 1. When ties leave more than min(4k, 256) candidates (e.g. many padded
 // positions, all at the sentinel), they are first cut to exactly the k best: those above the
 // k-th best score t (found by the same bisection) and, of those equal to t, the last ones in
@@ -128,8 +131,9 @@ class TopK {
   explicit TopK(Index k) : k_(k), rank_cap_(std::min<Index>(4 * k, kRankMax)) {
     DARE_CHECK_ARG(k > 0, "TopK: k must be positive, got ", k);
     // > k: ~1.5k, or ~3k from k = 64 on, where bisection makes more groups cheap and the
-    // tighter bound leaves fewer candidates (measured, K = 100 of 10,000 scores: 4.0 -> 3.9
-    // us with AVX-512, 5.4 -> 4.6 with AVX2; at K = 20 three times the groups cost 0.3 us).
+    // tighter bound leaves fewer candidates (measured on 16 rotating inputs of 10,000
+    // scores, K = 100: 4.0 -> 3.9 us with AVX-512, 5.4 -> 4.6 with AVX2; at K = 20 twice
+    // the groups cost 0.3 us).
     groups_ = ((k < 64 ? 3 * k / 2 : 3 * k) + W) / W * W;
     segments_ = (groups_ + kStride - 1) / kStride;
     group_max_.resize(static_cast<std::size_t>(segments_ * kStride));
