@@ -328,8 +328,7 @@ class TopK {
   /// c + 1 in the lanes where `hit` holds. On x86 one integer instruction: a compare's true
   /// lanes are all ones, -1 as integers, so c - hit (AVX-512: an add under the mask). A
   /// float select (compare, add, blend) was twice the instructions in count_better's inner
-  /// loop: with it, AVX2 took 11.6 us to select K = 100 of 10,000 scores against AVX-512's
-  /// 5.5 (one core of a 2-core Xeon, Ice Lake).
+  /// loop. AVX without AVX2 (no 256-bit integer subtract) takes xsimd's generic form.
   template <class C, class M>
   static C add_where(const C& c, const M& hit) noexcept {
 #if DARE_DETAIL_TOPK_X86
