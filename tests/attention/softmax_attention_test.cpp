@@ -6,6 +6,7 @@
 #include <random>
 #include <vector>
 
+#include "attention/softmax_checks.hpp"
 #include "dare/attention/softmax_attention.hpp"
 #include "nn/finite_difference.hpp"
 
@@ -254,4 +255,11 @@ TEST_CASE("float scores agree with double scores", "[attention][softmax_attentio
     CHECK(sf[j] == Approx(sd[j]).margin(1e-5));
     CHECK(wf[j] == Approx(wd[j]).margin(1e-6));
   }
+}
+
+TEMPLATE_TEST_CASE("the SIMD softmax agrees with the scalar loop", "[attention][softmax_attention]", float, double) {
+  CHECK(dare_test::check_softmax_matches_scalar<xsimd::default_arch, TestType>() == "");
+  CHECK(dare_test::check_softmax_special<xsimd::default_arch, TestType>() == "");
+  // The scalar loop itself keeps the same rules.
+  CHECK(dare_test::check_softmax_special<xsimd::unavailable, TestType>() == "");
 }

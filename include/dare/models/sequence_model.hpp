@@ -1518,7 +1518,7 @@ class SequenceModel {
     // tables get them in flush_window), the query's below.
     std::fill(w.dq.begin(), w.dq.end(), Scalar(0));
     if constexpr (kGroups) std::fill(w.slot_time_ds.begin(), w.slot_time_ds.end(), Scalar(0));
-    const Index sem = 2 * A_;
+    const Index sem = detail::width<kSemDim>(2 * A_);
     scorer_.backward(
         w.scorer, w.q.data(), w.keys.data(), w.sem_stride, L, w.valid.data(), w.ds.data(), w.dq.data(),
         [&](Index j, const Scalar* dir, Scalar scale) {
