@@ -583,12 +583,34 @@ class TopK {
   Scalar kth_maximum(const Scalar* gmax) {
     if (groups_ <= kCountedGroups) {
       count_better(gmax, groups_, group_rank_.data());
-      Scalar bound = std::numeric_limits<Scalar>::infinity();
-      for (Index g = 0; g < groups_; ++g)
-        bound = group_rank_[g] < k_ && gmax[g] < bound ? gmax[g] : bound;
-      return bound;
+      return smallest_ranked(gmax);
     }
     return kth_largest(gmax, groups_, k_);
+  }
+
+  /// The smallest of the maxima ranked below k (group_rank_ from count_better): the bound.
+  /// On SIMD a lane-wise select and one reduction; the scalar chain of compares and
+  /// branches cost ~3.5 ns a group when serving (1,000 targets x 30 groups: 5% of the call).
+  Scalar smallest_ranked(const Scalar* gmax) const noexcept {
+    const Scalar inf = std::numeric_limits<Scalar>::infinity();
+    if constexpr (kSimd) {
+      using B = xsimd::batch<Scalar, Arch>;
+      B best(inf);
+      for (Index g = 0; g < groups_; g += W) {  // groups_ is a multiple of W
+        const CountBatch rank = CountBatch::load_unaligned(group_rank_.data() + g);
+        const B v = B::load_unaligned(gmax + g);
+        best = xsimd::select(xsimd::to_float(rank) < B(Scalar(k_)), xsimd::min(v, best), best);
+      }
+      alignas(Arch::alignment()) Scalar lanes[W];
+      best.store_aligned(lanes);
+      Scalar bound = inf;
+      for (Index l = 0; l < W; ++l) bound = lanes[l] < bound ? lanes[l] : bound;
+      return bound;
+    } else {
+      Scalar bound = inf;
+      for (Index g = 0; g < groups_; ++g) bound = group_rank_[g] < k_ && gmax[g] < bound ? gmax[g] : bound;
+      return bound;
+    }
   }
 
   /// Steps 2 and 3: the candidates at or above `bound`, ranked.
