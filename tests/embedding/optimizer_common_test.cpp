@@ -15,24 +15,6 @@ using dare::EmbeddingTable;
 using dare::Index;
 using dare_test::format_error_field;
 
-TEST_CASE("the lane driver visits every index once: whole batches, then the scalar tail",
-          "[embedding][optimizer]") {
-  using Batch = xsimd::batch<float>;
-  for (Index n : {Index{0}, Index{1}, Index{7}, Index(Batch::size), Index(3 * Batch::size + 5)}) {
-    std::vector<int> visits(static_cast<std::size_t>(n), 0);
-    Index batches = 0, scalars = 0;
-    dare::detail::for_each_lane<xsimd::default_arch, float>(n, [&](auto lanes, Index i) {
-      using T = typename decltype(lanes)::type;
-      const Index width = std::is_same_v<T, float> ? 1 : Index(Batch::size);
-      (width == 1 ? scalars : batches) += 1;
-      for (Index j = i; j < i + width; ++j) visits[static_cast<std::size_t>(j)] += 1;
-    });
-    for (int v : visits) CHECK(v == 1);
-    CHECK(batches == n / Index(Batch::size));
-    CHECK(scalars == n % Index(Batch::size));
-  }
-}
-
 TEST_CASE("optimizer states are rejected by the wrong optimizer or table, naming the field",
           "[embedding][optimizer][io]") {
   EmbeddingTable<float, Dynamic> table(6, 4);

@@ -1,5 +1,5 @@
 // dare/embedding/optimizer_common.hpp — what the table optimizers (sgd.hpp, adagrad.hpp,
-// adam.hpp) share: the binding to a table, the gradient checks, one SIMD loop driver and the
+// adam.hpp) share: the binding to a table, the gradient checks, a lane's square root and the
 // header of their state files.
 //
 // Design:
@@ -9,9 +9,9 @@
 //   - `step()` checks every gradient id against the table before it changes anything, so a
 //     bad id leaves table and state untouched.
 //   - The per-element update rule of each optimizer is written once, as a generic lambda
-//     over a "lane" type that is either one scalar or one xsimd batch; `for_each_lane` runs
-//     it over full batches and then the scalar tail, and `for_each_lane_scalar` is the
-//     scalar reference the tests compare against.
+//     over a "lane" type that is either one scalar or one xsimd batch (core/lanes.hpp):
+//     `for_each_lane` runs it over full batches and then the scalar tail, and
+//     `for_each_lane_scalar` is the scalar reference the tests compare against.
 //   - State records (little-endian, see binary_io.hpp):
 //       magic "DAREOPTS" | u32 version (1) | u32 optimizer kind | u32 scalar size |
 //       u64 rows | u64 dim | optimizer fields and payload | u64 FNV-1a 64 checksum.
@@ -25,35 +25,12 @@
 
 #include "dare/core/config.hpp"
 #include "dare/core/error.hpp"
+#include "dare/core/lanes.hpp"
 #include "dare/embedding/binary_io.hpp"
 #include "dare/embedding/embedding_table.hpp"
 #include "dare/embedding/sparse_grad.hpp"
 
 namespace dare::detail {
-
-/// Tag naming the lane type of one call of a lane body: a Scalar or an xsimd batch.
-template <class T>
-struct Lanes {
-  using type = T;
-};
-
-template <class Scalar>
-inline Scalar load_lanes(Lanes<Scalar>, const Scalar* p) noexcept {
-  return *p;
-}
-template <class Scalar, class Arch>
-inline xsimd::batch<Scalar, Arch> load_lanes(Lanes<xsimd::batch<Scalar, Arch>>,
-                                             const Scalar* p) noexcept {
-  return xsimd::batch<Scalar, Arch>::load_unaligned(p);
-}
-template <class Scalar>
-inline void store_lanes(Scalar x, Scalar* p) noexcept {
-  *p = x;
-}
-template <class Scalar, class Arch>
-inline void store_lanes(const xsimd::batch<Scalar, Arch>& x, Scalar* p) noexcept {
-  x.store_unaligned(p);
-}
 
 // GCC 12's _mm512_sqrt_ps/_pd start from _mm512_undefined_*(), which -Wmaybe-uninitialized
 // reports wherever they are inlined (GCC bug 105593); the pragma must enclose the caller.
@@ -70,25 +47,6 @@ inline T lane_sqrt(const T& x) noexcept {
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
-
-/// Calls `body(Lanes<xsimd::batch<Scalar, Arch>>{}, i)` for i = 0, W, 2W, ... while a whole
-/// batch fits in [0, n), then `body(Lanes<Scalar>{}, i)` for the remaining tail.
-template <class Arch, class Scalar, class Body>
-inline void for_each_lane(Index n, Body&& body) {
-  using Batch = xsimd::batch<Scalar, Arch>;
-  constexpr Index width = static_cast<Index>(Batch::size);
-  const Index full = n - n % width;
-  for (Index i = 0; i < full; i += width) body(Lanes<Batch>{}, i);
-  // The tail is shorter than one batch; counting it in an int tells the compiler so.
-  const int tail = static_cast<int>(n - full);
-  for (int j = 0; j < tail; ++j) body(Lanes<Scalar>{}, full + j);
-}
-
-/// The scalar reference of for_each_lane: the same body, one element at a time.
-template <class Scalar, class Body>
-inline void for_each_lane_scalar(Index n, Body&& body) {
-  for (Index i = 0; i < n; ++i) body(Lanes<Scalar>{}, i);
-}
 
 /// Kinds of optimizer state, as stored in the state header.
 enum class OptimizerKind : std::uint32_t { Sgd = 1, Adagrad = 2, Adam = 3 };

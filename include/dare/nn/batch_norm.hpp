@@ -15,7 +15,8 @@
 // pieces (begin_forward, statistics_rows, normalize_cols; begin_backward,
 // backward_sums_rows, input_grad_cols) for a caller that splits them over threads: every
 // sum over the batch is taken per feature row in column order, so splitting the rows does
-// not change a bit, and the rest is per column.
+// not change a bit, and the rest is per column. The loops over features run on SIMD lanes
+// (core/lanes.hpp), each with the scalar form's expression and so its bits.
 //
 // Which statistics inference uses is a choice (`InferenceStats`), because the running
 // average is a poor estimate while the parameters move fast (Adam at lr 0.01): it lags the
@@ -35,9 +36,11 @@
 #include <vector>
 
 #include <Eigen/Core>
+#include <xsimd/xsimd.hpp>
 
 #include "dare/core/config.hpp"
 #include "dare/core/error.hpp"
+#include "dare/core/lanes.hpp"
 #include "dare/nn/parameter.hpp"
 
 namespace dare::nn {
@@ -200,16 +203,22 @@ class BatchNorm1d {
     std::fill(var + r0, var + r1, Scalar(0));
     for (Index j = 0; j < batch; ++j) {
       const Scalar* c = x.col(j).data();
-      for (Index i = r0; i < r1; ++i) mean[i] += c[i];
+      ::dare::detail::for_each_lane<xsimd::default_arch, Scalar>(r1 - r0, [&](auto lanes, Index k) {
+        using ::dare::detail::load_lanes, ::dare::detail::store_lanes;
+        const Index i = r0 + k;
+        store_lanes(load_lanes(lanes, mean + i) + load_lanes(lanes, c + i), mean + i);
+      });
     }
     const Scalar inv_batch = Scalar(1) / static_cast<Scalar>(batch);
     for (Index i = r0; i < r1; ++i) mean[i] *= inv_batch;
     for (Index j = 0; j < batch; ++j) {
       const Scalar* c = x.col(j).data();
-      for (Index i = r0; i < r1; ++i) {
-        const Scalar d = c[i] - mean[i];
-        var[i] += d * d;
-      }
+      ::dare::detail::for_each_lane<xsimd::default_arch, Scalar>(r1 - r0, [&](auto lanes, Index k) {
+        using ::dare::detail::load_lanes, ::dare::detail::store_lanes;
+        const Index i = r0 + k;
+        const auto d = load_lanes(lanes, c + i) - load_lanes(lanes, mean + i);
+        store_lanes(load_lanes(lanes, var + i) + d * d, var + i);
+      });
     }
     for (Index i = r0; i < r1; ++i) {
       var[i] *= inv_batch;  // biased: divides by B
@@ -249,10 +258,13 @@ class BatchNorm1d {
     for (Index j = 0; j < dy.cols(); ++j) {
       const Scalar* g = dy.col(j).data();
       const Scalar* h = xhat_.col(j).data();
-      for (Index i = r0; i < r1; ++i) {
-        sum[i] += g[i];
-        sum_xhat[i] += g[i] * h[i];
-      }
+      ::dare::detail::for_each_lane<xsimd::default_arch, Scalar>(r1 - r0, [&](auto lanes, Index k) {
+        using ::dare::detail::load_lanes, ::dare::detail::store_lanes;
+        const Index i = r0 + k;
+        const auto gi = load_lanes(lanes, g + i);
+        store_lanes(load_lanes(lanes, sum + i) + gi, sum + i);
+        store_lanes(load_lanes(lanes, sum_xhat + i) + gi * load_lanes(lanes, h + i), sum_xhat + i);
+      });
     }
     const Scalar inv_batch = Scalar(1) / static_cast<Scalar>(dy.cols());
     for (Index i = r0; i < r1; ++i) {
@@ -275,9 +287,17 @@ class BatchNorm1d {
       const Scalar* h = xhat_.col(j).data();
       Scalar* out = dx.col(j).data();
       if (last_training_) {
-        for (Index i = 0; i < features(); ++i) out[i] = (g[i] - mean_dy[i] - h[i] * mean_dy_xhat[i]) * scale[i];
+        ::dare::detail::for_each_lane<xsimd::default_arch, Scalar>(features(), [&](auto lanes, Index i) {
+          using ::dare::detail::load_lanes, ::dare::detail::store_lanes;
+          const auto centred = load_lanes(lanes, g + i) - load_lanes(lanes, mean_dy + i) -
+                               load_lanes(lanes, h + i) * load_lanes(lanes, mean_dy_xhat + i);
+          store_lanes(centred * load_lanes(lanes, scale + i), out + i);
+        });
       } else {
-        for (Index i = 0; i < features(); ++i) out[i] = g[i] * scale[i];
+        ::dare::detail::for_each_lane<xsimd::default_arch, Scalar>(features(), [&](auto lanes, Index i) {
+          using ::dare::detail::load_lanes, ::dare::detail::store_lanes;
+          store_lanes(load_lanes(lanes, g + i) * load_lanes(lanes, scale + i), out + i);
+        });
       }
     }
   }
@@ -325,18 +345,13 @@ class BatchNorm1d {
     for (Index j = c0; j < c0 + n; ++j) {
       const Scalar* c = x.col(j).data();
       Scalar* out = y.col(j).data();
-      if (xhat != nullptr) {
-        Scalar* h = xhat->col(j).data();
-        for (Index i = 0; i < features(); ++i) {
-          h[i] = (c[i] - mean[i]) * inv_std[i];
-          out[i] = h[i] * gamma[i] + beta[i];
-        }
-      } else {
-        for (Index i = 0; i < features(); ++i) {
-          const Scalar h = (c[i] - mean[i]) * inv_std[i];
-          out[i] = h * gamma[i] + beta[i];
-        }
-      }
+      Scalar* h = xhat != nullptr ? xhat->col(j).data() : nullptr;
+      ::dare::detail::for_each_lane<xsimd::default_arch, Scalar>(features(), [&](auto lanes, Index i) {
+        using ::dare::detail::load_lanes, ::dare::detail::store_lanes;
+        const auto hi = (load_lanes(lanes, c + i) - load_lanes(lanes, mean + i)) * load_lanes(lanes, inv_std + i);
+        if (h != nullptr) store_lanes(hi, h + i);
+        store_lanes(hi * load_lanes(lanes, gamma + i) + load_lanes(lanes, beta + i), out + i);
+      });
     }
   }
 

@@ -30,9 +30,11 @@
 #include <vector>
 
 #include <Eigen/Core>
+#include <xsimd/xsimd.hpp>
 
 #include "dare/core/config.hpp"
 #include "dare/core/error.hpp"
+#include "dare/core/lanes.hpp"
 #include "dare/core/parallel.hpp"
 #include "dare/nn/parameter.hpp"
 
@@ -166,7 +168,8 @@ class Linear {
   void forward_cols(const Matrix& x, Matrix& y, Index c0, Index n) const {
     // The bias first and the product added to it: one pass over y, where assigning the
     // product would zero y first and adding the bias would be another.
-    y.middleCols(c0, n).colwise() = bias_.value.col(0);
+    const Scalar* bias = bias_.value.data();
+    for (Index j = c0; j < c0 + n; ++j) std::copy(bias, bias + out(), y.col(j).data());
     y.middleCols(c0, n).noalias() += weight_.value * x.middleCols(c0, n);
   }
   /// Columns [r0, r0 + n) of dW += dy xᵀ, for the layer's input x (in() x B): input features
@@ -181,10 +184,13 @@ class Linear {
   /// Rows [r0, r1) of db += Σ_columns dy, each row summed over the columns in order (so the
   /// bits do not depend on how the rows are split).
   void bias_grad_rows(const Matrix& dy, Index r0, Index r1) {
-    Scalar* db = bias_.grad.data();
+    Scalar* db = bias_.grad.data() + r0;
     for (Index j = 0; j < dy.cols(); ++j) {
-      const Scalar* g = dy.col(j).data();
-      for (Index i = r0; i < r1; ++i) db[i] += g[i];
+      const Scalar* g = dy.col(j).data() + r0;
+      ::dare::detail::for_each_lane<xsimd::default_arch, Scalar>(r1 - r0, [&](auto lanes, Index i) {
+        using ::dare::detail::load_lanes, ::dare::detail::store_lanes;
+        store_lanes(load_lanes(lanes, db + i) + load_lanes(lanes, g + i), db + i);
+      });
     }
   }
 

@@ -4,7 +4,8 @@
 // (the reference uses PReLU(num_parameters=1, init=0.1) everywhere) or one per feature row.
 // The slope's gradient is Σ x·dy over the non-positive inputs, the input's gradient dy or
 // a·dy, both with torch's convention at x = 0 (the negative branch). The input copy for
-// backward lives in a member matrix reused across calls of the same batch size.
+// backward lives in a member matrix reused across calls of the same batch size. The loops run
+// on SIMD lanes (core/lanes.hpp): a select per lane, the scalar form's bits.
 #pragma once
 
 #include <algorithm>
@@ -12,9 +13,11 @@
 #include <vector>
 
 #include <Eigen/Core>
+#include <xsimd/xsimd.hpp>
 
 #include "dare/core/config.hpp"
 #include "dare/core/error.hpp"
+#include "dare/core/lanes.hpp"
 #include "dare/nn/parameter.hpp"
 
 namespace dare::nn {
@@ -68,40 +71,51 @@ class PReLU {
 
   /// Columns [c0, c0 + n) of y = prelu(x) (y sized by the caller; it may be x).
   void forward_cols(const Matrix& x, Matrix& y, Index c0, Index n) const {
-    const bool shared = num_slopes() == 1;
-    const Scalar* a = slope_.value.data();
-    for (Index j = c0; j < c0 + n; ++j) {
-      const Scalar* xc = x.col(j).data();
-      Scalar* yc = y.col(j).data();
-      for (Index i = 0; i < features_; ++i) {
-        const Scalar s = shared ? a[0] : a[i];
-        yc[i] = xc[i] > 0 ? xc[i] : s * xc[i];
+    with_slopes([&](auto slope_of) {
+      for (Index j = c0; j < c0 + n; ++j) {
+        const Scalar* xc = x.col(j).data();
+        Scalar* yc = y.col(j).data();
+        ::dare::detail::for_each_lane<xsimd::default_arch, Scalar>(features_, [&](auto lanes, Index i) {
+          using ::dare::detail::load_lanes, ::dare::detail::store_lanes;
+          using T = typename decltype(lanes)::type;
+          const T v = load_lanes(lanes, xc + i);
+          store_lanes(::dare::detail::lane_select(v > T(0), v, slope_of(lanes, i) * v), yc + i);
+        });
       }
-    }
+    });
   }
   /// Columns [c0, c0 + n) of dx = dL/dx for the input x and the output gradient dy (dx sized
   /// by the caller; it may be dy).
   void input_grad_cols(const Matrix& x, const Matrix& dy, Matrix& dx, Index c0, Index n) const {
-    const bool shared = num_slopes() == 1;
-    const Scalar* a = slope_.value.data();
-    for (Index j = c0; j < c0 + n; ++j) {
-      const Scalar* xc = x.col(j).data();
-      const Scalar* gc = dy.col(j).data();
-      Scalar* dc = dx.col(j).data();
-      for (Index i = 0; i < features_; ++i) {
-        const Scalar s = shared ? a[0] : a[i];
-        dc[i] = xc[i] > 0 ? gc[i] : s * gc[i];
+    with_slopes([&](auto slope_of) {
+      for (Index j = c0; j < c0 + n; ++j) {
+        const Scalar* xc = x.col(j).data();
+        const Scalar* gc = dy.col(j).data();
+        Scalar* dc = dx.col(j).data();
+        ::dare::detail::for_each_lane<xsimd::default_arch, Scalar>(features_, [&](auto lanes, Index i) {
+          using ::dare::detail::load_lanes, ::dare::detail::store_lanes;
+          using T = typename decltype(lanes)::type;
+          const T g = load_lanes(lanes, gc + i);
+          const T v = load_lanes(lanes, xc + i);
+          store_lanes(::dare::detail::lane_select(v > T(0), g, slope_of(lanes, i) * g), dc + i);
+        });
       }
-    }
+    });
   }
   /// sums[i - r0] = Σ_columns x·dy over the non-positive inputs of row i, for rows [r0, r1),
   /// each summed over the columns in order (the bits do not depend on how rows are split).
   void slope_grad_rows(const Matrix& x, const Matrix& dy, Index r0, Index r1, Scalar* sums) const {
     std::fill(sums, sums + (r1 - r0), Scalar(0));
     for (Index j = 0; j < x.cols(); ++j) {
-      const Scalar* xc = x.col(j).data();
-      const Scalar* gc = dy.col(j).data();
-      for (Index i = r0; i < r1; ++i) sums[i - r0] += xc[i] <= 0 ? xc[i] * gc[i] : Scalar(0);
+      const Scalar* xc = x.col(j).data() + r0;
+      const Scalar* gc = dy.col(j).data() + r0;
+      ::dare::detail::for_each_lane<xsimd::default_arch, Scalar>(r1 - r0, [&](auto lanes, Index i) {
+        using ::dare::detail::load_lanes, ::dare::detail::store_lanes;
+        using T = typename decltype(lanes)::type;
+        const T v = load_lanes(lanes, xc + i);
+        const T product = v * load_lanes(lanes, gc + i);
+        store_lanes(load_lanes(lanes, sums + i) + ::dare::detail::lane_select(v <= T(0), product, T(0)), sums + i);
+      });
     }
   }
   /// Adds every row's sum (features() of them, from slope_grad_rows) to the slope gradient:
@@ -124,6 +138,19 @@ class PReLU {
   std::vector<Parameter<Scalar>*> parameters() { return {&slope_}; }
 
  private:
+  // Calls run(slope_of), where slope_of(lanes, i) is the slope of rows i.. as a lane: the
+  // shared slope broadcast, or the rows' own slopes loaded.
+  template <class Run>
+  void with_slopes(Run&& run) const {
+    const Scalar* a = slope_.value.data();
+    if (num_slopes() == 1) {
+      const Scalar shared = a[0];
+      run([shared](auto lanes, Index) { return typename decltype(lanes)::type(shared); });
+    } else {
+      run([a](auto lanes, Index i) { return ::dare::detail::load_lanes(lanes, a + i); });
+    }
+  }
+
   static Index checked_slopes(Index features, Index num_slopes, const std::string& name) {
     DARE_CHECK_ARG(features > 0, "PReLU '", name, "': features must be positive, got ", features);
     DARE_CHECK_ARG(num_slopes == 1 || num_slopes == features, "PReLU '", name,
