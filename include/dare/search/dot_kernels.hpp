@@ -631,16 +631,19 @@ DARE_DETAIL_INLINE void transposed_block(const T* queries, Index query_stride, c
   constexpr Index W = B::size;
   constexpr Index V = kMultiVectors;
   const Index dim = width<Dim>(dim_arg);
-  for (Index q = 0; q < Q; ++q)
-    for (Index v = 0; v < V; ++v) acc[q][v] = B(T(0));
+  // Unrolled by construction: GCC unrolls these loops at -O3 but not at -O2, where the
+  // accumulators then went through memory (3x slower).
+  constexpr auto each_query = std::make_index_sequence<static_cast<std::size_t>(Q)>{};
+  constexpr auto each_vector = std::make_index_sequence<static_cast<std::size_t>(V)>{};
+  unroll(each_query, [&](auto q) { unroll(each_vector, [&](auto v) { acc[q][v] = B(T(0)); }); });
   const T* column = tile + r0;
   for (Index k = 0; k < dim; ++k, column += lanes) {
     B t[V];
-    for (Index v = 0; v < V; ++v) t[v] = B::load_aligned(column + v * W);
-    for (Index q = 0; q < Q; ++q) {
+    unroll(each_vector, [&](auto v) { t[v] = B::load_aligned(column + v * W); });
+    unroll(each_query, [&](auto q) {
       const B x(queries[q * query_stride + k]);
-      for (Index v = 0; v < V; ++v) acc[q][v] = fused_fma<A, T>(x, t[v], acc[q][v]);
-    }
+      unroll(each_vector, [&](auto v) { acc[q][v] = fused_fma<A, T>(x, t[v], acc[q][v]); });
+    });
   }
 }
 
