@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "dare/attention/target_aggregation.hpp"
+#include "attention/aggregation_checks.hpp"
 #include "nn/finite_difference.hpp"
 
 namespace {
@@ -140,37 +141,7 @@ TEMPLATE_TEST_CASE("aggregation backward agrees with a double-precision loop at 
   }
 }
 
-namespace {
-
-// The forward at a fixed width (its sums kept in registers) against the Dynamic loop: the same
-// expression per component in the same order, so the same bits.
-template <class Scalar, int D>
-void check_fixed_forward_bits() {
-  const dare::TargetAggregation<Scalar, D> fixed;
-  const dare::TargetAggregation<Scalar> dynamic(D);
-  std::mt19937_64 rng(D);
-  for (const Index n : {Index{0}, Index{1}, Index{3}, Index{20}, Index{200}}) {
-    INFO("width " << D << ", rows " << n);
-    const Index stride = D + 5;
-    const auto draw = [&](Index count) {
-      const std::vector<double> x = dare_test::uniform(rng, count);
-      return std::vector<Scalar>(x.begin(), x.end());
-    };
-    const std::vector<Scalar> w = draw(n), rows = draw(n * stride), v = draw(D);
-    std::vector<Scalar> u1(D), tr1(D), u2(D), tr2(D);
-    fixed.forward(w.data(), rows.data(), stride, n, v.data(), u1.data(), tr1.data());
-    dynamic.forward(w.data(), rows.data(), stride, n, v.data(), u2.data(), tr2.data());
-    CHECK(std::memcmp(u1.data(), u2.data(), sizeof(Scalar) * D) == 0);
-    CHECK(std::memcmp(tr1.data(), tr2.data(), sizeof(Scalar) * D) == 0);
-  }
-}
-
-}  // namespace
-
 TEMPLATE_TEST_CASE("aggregation at a fixed width equals the Dynamic loop bit for bit", "[attention][target_aggregation]",
                    float, double) {
-  check_fixed_forward_bits<TestType, 1>();
-  check_fixed_forward_bits<TestType, 7>();
-  check_fixed_forward_bits<TestType, 48>();
-  check_fixed_forward_bits<TestType, 130>();
+  CHECK(dare_test::check_fixed_aggregation_bits<TestType>() == "");
 }

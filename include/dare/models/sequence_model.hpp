@@ -85,6 +85,7 @@
 #include "dare/core/config.hpp"
 #include "dare/core/error.hpp"
 #include "dare/core/extent.hpp"
+#include "dare/core/lanes.hpp"
 #include "dare/core/parallel.hpp"
 #include "dare/core/prefetch.hpp"
 #include "dare/embedding/adam.hpp"
@@ -639,8 +640,11 @@ class SequenceModel {
         lowp_search(sc, cand_item, cand_cat, m, K, stride, width);
       } else {
         if (!sc.search_ || sc.search_->k() != K) sc.search_ = std::make_unique<MultiSearch<Scalar, detail::times(3, AttDim)>>(K);
-        sc.search_->search(sc.queries_.data(), m, stride, sc.keys_.data(), L, stride, w.valid.data(), sc.pos_.data(),
-                           sc.scores_.data(), K, width);
+        // A history with no padded position needs no mask (TopK copies every target's
+        // scores to apply one).
+        const bool padded = std::find(w.valid.begin(), w.valid.end(), 0) != w.valid.end();
+        sc.search_->search(sc.queries_.data(), m, stride, sc.keys_.data(), L, stride, padded ? w.valid.data() : nullptr,
+                           sc.pos_.data(), sc.scores_.data(), K, width);
       }
       for (Index c = 0; c < m; ++c) {
         if (c + kCandidateAhead < m) {
@@ -1525,7 +1529,9 @@ class SequenceModel {
       if constexpr (!Selector::kAllPositions) {
         Scalar* dst = w.dvals.data() + pos[k] * w.val_stride;
         const Scalar* src = w.dsel.data() + k * w.val_stride;
-        for (Index c = 0; c < V; ++c) dst[c] += src[c];
+        detail::for_each_lane<xsimd::default_arch, Scalar>(V, [&](auto lanes, Index c) {
+          detail::store_lanes(detail::load_lanes(lanes, dst + c) + detail::load_lanes(lanes, src + c), dst + c);
+        });
       }
     }
 
@@ -1540,7 +1546,10 @@ class SequenceModel {
         w.scorer, w.q.data(), w.keys.data(), w.sem_stride, L, w.valid.data(), w.ds.data(), w.dq.data(),
         [&](Index j, const Scalar* dir, Scalar scale) {
           Scalar* dk = w.dkeys.data() + j * w.sem_stride;
-          for (Index c = 0; c < sem; ++c) dk[c] += scale * dir[c];
+          detail::for_each_lane<xsimd::default_arch, Scalar>(sem, [&](auto lanes, Index c) {
+            using T = typename decltype(lanes)::type;
+            detail::store_lanes(detail::load_lanes(lanes, dk + c) + T(scale) * detail::load_lanes(lanes, dir + c), dk + c);
+          });
         },
         kGroups ? w.slot_time_ds.data() : g.time_ds.data(), g.scorer);
     if constexpr (kGroups) {
