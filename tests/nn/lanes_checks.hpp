@@ -9,7 +9,8 @@
 // product). Where it has, GCC may contract the two into one FMA (its default
 // -ffp-contract=fast) in one form and not in the other, in the library or in the reference
 // loops here, so those results are compared to within 16 ulp of the terms' magnitude; the
-// library's own scalar and lane forms were checked to train the model zoo to the same bits.
+// library's own scalar and lane forms were checked to train the model zoo to the same bits
+// on an AVX-512 build.
 #pragma once
 
 #include <cmath>

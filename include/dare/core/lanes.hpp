@@ -6,8 +6,11 @@
 // `lane_select` and the arithmetic operators read the same on both. `for_each_lane` runs the
 // body over whole batches and then over the scalar tail; `for_each_lane_scalar` runs it one
 // element at a time, the reference the tests compare against. The same expression on a
-// batch rounds each lane as the scalar form rounds it (the compiler contracts a multiply
-// and an add into an FMA in both forms or in neither), so both give the same bits.
+// batch rounds each lane as the scalar form rounds it, with one exception: GCC may fuse a
+// multiply and an add into one FMA (its default -ffp-contract=fast) in one form and not in
+// the other, as the code around them decides. So the two forms give the same bits where
+// nothing can be fused (selects, copies, sums) or on a target without FMA, and may differ in
+// the last bit of a fused operation otherwise (docs/design.md §5).
 #pragma once
 
 #include <xsimd/xsimd.hpp>

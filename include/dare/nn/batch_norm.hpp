@@ -16,7 +16,8 @@
 // backward_sums_rows, input_grad_cols) for a caller that splits them over threads: every
 // sum over the batch is taken per feature row in column order, so splitting the rows does
 // not change a bit, and the rest is per column. The loops over features run on SIMD lanes
-// (core/lanes.hpp), each with the scalar form's expression and so its bits.
+// (core/lanes.hpp), each with the scalar form's expression (and bits, up to the compiler's
+// FMA contraction: core/lanes.hpp).
 //
 // Which statistics inference uses is a choice (`InferenceStats`), because the running
 // average is a poor estimate while the parameters move fast (Adam at lr 0.01): it lags the

@@ -5,7 +5,8 @@
 // The slope's gradient is Σ x·dy over the non-positive inputs, the input's gradient dy or
 // a·dy, both with torch's convention at x = 0 (the negative branch). The input copy for
 // backward lives in a member matrix reused across calls of the same batch size. The loops run
-// on SIMD lanes (core/lanes.hpp): a select per lane, the scalar form's bits.
+// on SIMD lanes (core/lanes.hpp): a select per lane, the scalar form's bits (the slope's
+// sums up to the compiler's FMA contraction).
 #pragma once
 
 #include <algorithm>
