@@ -6,7 +6,7 @@
 #include "arch/arch_runs.hpp"
 #include "attention/aggregation_checks.hpp"
 
-TEMPLATE_TEST_CASE("aggregation at a fixed width equals the Dynamic loop bit for bit on " DARE_TEST_ARCH_NAME,
+TEMPLATE_TEST_CASE("aggregation at a fixed width equals the Dynamic loop up to FMA contraction on " DARE_TEST_ARCH_NAME,
                    "[attention][target_aggregation][arch]", float, double) {
   DARE_SKIP_UNLESS_ARCH_RUNS();
   CHECK(dare_test::check_fixed_aggregation_bits<TestType>() == "");

@@ -12,8 +12,8 @@
 #include "arch/arch_runs.hpp"
 #include "nn/lanes_checks.hpp"
 
-TEMPLATE_TEST_CASE("PReLU, BatchNorm and a linear layer's bias give the scalar expressions' bits on " DARE_TEST_ARCH_NAME,
-                   "[nn][lanes][arch]", float, double) {
+TEMPLATE_TEST_CASE("PReLU, BatchNorm and a linear layer's bias agree with the scalar expressions on "
+                   DARE_TEST_ARCH_NAME, "[nn][lanes][arch]", float, double) {
   DARE_SKIP_UNLESS_ARCH_RUNS();
   static_assert(std::is_same_v<xsimd::default_arch, DARE_TEST_ARCH>, "the -m flags make DARE_TEST_ARCH the default");
   CHECK(dare_test::check_prelu_lanes<TestType>() == "");

@@ -5,16 +5,16 @@
 
 #include "nn/lanes_checks.hpp"
 
-TEMPLATE_TEST_CASE("PReLU on SIMD lanes gives the scalar expressions' bits", "[nn][prelu][lanes]", float, double) {
+TEMPLATE_TEST_CASE("PReLU on SIMD lanes agrees with the scalar expressions", "[nn][prelu][lanes]", float, double) {
   CHECK(dare_test::check_prelu_lanes<TestType>() == "");
 }
 
-TEMPLATE_TEST_CASE("BatchNorm on SIMD lanes gives the scalar expressions' bits", "[nn][batch_norm][lanes]", float,
+TEMPLATE_TEST_CASE("BatchNorm on SIMD lanes agrees with the scalar expressions", "[nn][batch_norm][lanes]", float,
                    double) {
   CHECK(dare_test::check_batch_norm_lanes<TestType>() == "");
 }
 
-TEMPLATE_TEST_CASE("a linear layer's bias on SIMD lanes gives the scalar expressions' bits", "[nn][linear][lanes]",
+TEMPLATE_TEST_CASE("a linear layer's bias on SIMD lanes agrees with the scalar expressions", "[nn][linear][lanes]",
                    float, double) {
   CHECK(dare_test::check_linear_bias_lanes<TestType>() == "");
 }
