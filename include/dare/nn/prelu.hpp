@@ -71,37 +71,11 @@ class PReLU {
   // threads (Mlp): columns for the elementwise parts, rows for the slope's sums.
 
   /// Columns [c0, c0 + n) of y = prelu(x) (y sized by the caller; it may be x).
-  void forward_cols(const Matrix& x, Matrix& y, Index c0, Index n) const {
-    with_slopes([&](auto slope_of) {
-      for (Index j = c0; j < c0 + n; ++j) {
-        const Scalar* xc = x.col(j).data();
-        Scalar* yc = y.col(j).data();
-        ::dare::detail::for_each_lane<xsimd::default_arch, Scalar>(features_, [&](auto lanes, Index i) {
-          using ::dare::detail::load_lanes, ::dare::detail::store_lanes;
-          using T = typename decltype(lanes)::type;
-          const T v = load_lanes(lanes, xc + i);
-          store_lanes(::dare::detail::lane_select(v > T(0), v, slope_of(lanes, i) * v), yc + i);
-        });
-      }
-    });
-  }
+  void forward_cols(const Matrix& x, Matrix& y, Index c0, Index n) const { by_sign(x, x, y, c0, n); }
   /// Columns [c0, c0 + n) of dx = dL/dx for the input x and the output gradient dy (dx sized
   /// by the caller; it may be dy).
   void input_grad_cols(const Matrix& x, const Matrix& dy, Matrix& dx, Index c0, Index n) const {
-    with_slopes([&](auto slope_of) {
-      for (Index j = c0; j < c0 + n; ++j) {
-        const Scalar* xc = x.col(j).data();
-        const Scalar* gc = dy.col(j).data();
-        Scalar* dc = dx.col(j).data();
-        ::dare::detail::for_each_lane<xsimd::default_arch, Scalar>(features_, [&](auto lanes, Index i) {
-          using ::dare::detail::load_lanes, ::dare::detail::store_lanes;
-          using T = typename decltype(lanes)::type;
-          const T g = load_lanes(lanes, gc + i);
-          const T v = load_lanes(lanes, xc + i);
-          store_lanes(::dare::detail::lane_select(v > T(0), g, slope_of(lanes, i) * g), dc + i);
-        });
-      }
-    });
+    by_sign(x, dy, dx, c0, n);
   }
   /// sums[i - r0] = Σ_columns x·dy over the non-positive inputs of row i, for rows [r0, r1),
   /// each summed over the columns in order (the bits do not depend on how rows are split).
@@ -139,6 +113,24 @@ class PReLU {
   std::vector<Parameter<Scalar>*> parameters() { return {&slope_}; }
 
  private:
+  // Columns [c0, c0 + n) of out = (x > 0 ? t : a·t): the forward with t = x, the input
+  // gradient with t = dy. out may be x or t.
+  void by_sign(const Matrix& x, const Matrix& t, Matrix& out, Index c0, Index n) const {
+    with_slopes([&](auto slope_of) {
+      for (Index j = c0; j < c0 + n; ++j) {
+        const Scalar* xc = x.col(j).data();
+        const Scalar* tc = t.col(j).data();
+        Scalar* oc = out.col(j).data();
+        ::dare::detail::for_each_lane<xsimd::default_arch, Scalar>(features_, [&](auto lanes, Index i) {
+          using ::dare::detail::load_lanes, ::dare::detail::store_lanes;
+          using T = typename decltype(lanes)::type;
+          const T v = load_lanes(lanes, tc + i);
+          store_lanes(::dare::detail::lane_select(load_lanes(lanes, xc + i) > T(0), v, slope_of(lanes, i) * v), oc + i);
+        });
+      }
+    });
+  }
+
   // Calls run(slope_of), where slope_of(lanes, i) is the slope of rows i.. as a lane: the
   // shared slope broadcast, or the rows' own slopes loaded.
   template <class Run>
