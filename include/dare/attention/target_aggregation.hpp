@@ -149,10 +149,7 @@ class TargetAggregation {
       const Scalar w = weights[i];
       Scalar* dr = drows + i * drow_stride;
       // On SIMD lanes: GCC 12 at -O2 leaves a loop scalar where dr and g might overlap.
-      detail::for_each_lane<xsimd::default_arch, Scalar>(d, [&](auto lanes, Index c) {
-        using T = typename decltype(lanes)::type;
-        detail::store_lanes(detail::load_lanes(lanes, dr + c) + T(w) * detail::load_lanes(lanes, g + c), dr + c);
-      });
+      detail::add_scaled_lanes(dr, g, w, d);
     }
   }
 

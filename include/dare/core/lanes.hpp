@@ -74,4 +74,21 @@ inline void for_each_lane_scalar(Index n, Body&& body) {
   for (Index i = 0; i < n; ++i) body(Lanes<Scalar>{}, i);
 }
 
+/// dst[0, n) += src[0, n) on Arch's lanes (the two may overlap only exactly).
+template <class Arch = xsimd::default_arch, class Scalar>
+inline void add_lanes(Scalar* dst, const Scalar* src, Index n) noexcept {
+  for_each_lane<Arch, Scalar>(n, [&](auto lanes, Index i) {
+    store_lanes(load_lanes(lanes, dst + i) + load_lanes(lanes, src + i), dst + i);
+  });
+}
+
+/// dst[0, n) += scale · src[0, n) on Arch's lanes (the two may overlap only exactly).
+template <class Arch = xsimd::default_arch, class Scalar>
+inline void add_scaled_lanes(Scalar* dst, const Scalar* src, Scalar scale, Index n) noexcept {
+  for_each_lane<Arch, Scalar>(n, [&](auto lanes, Index i) {
+    using T = typename decltype(lanes)::type;
+    store_lanes(load_lanes(lanes, dst + i) + T(scale) * load_lanes(lanes, src + i), dst + i);
+  });
+}
+
 }  // namespace dare::detail

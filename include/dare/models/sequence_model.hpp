@@ -640,11 +640,8 @@ class SequenceModel {
         lowp_search(sc, cand_item, cand_cat, m, K, stride, width);
       } else {
         if (!sc.search_ || sc.search_->k() != K) sc.search_ = std::make_unique<MultiSearch<Scalar, detail::times(3, AttDim)>>(K);
-        // A history with no padded position needs no mask (TopK copies every target's
-        // scores to apply one).
-        const bool padded = std::find(w.valid.begin(), w.valid.end(), 0) != w.valid.end();
-        sc.search_->search(sc.queries_.data(), m, stride, sc.keys_.data(), L, stride, padded ? w.valid.data() : nullptr,
-                           sc.pos_.data(), sc.scores_.data(), K, width);
+        sc.search_->search(sc.queries_.data(), m, stride, sc.keys_.data(), L, stride, w.valid.data(), sc.pos_.data(),
+                           sc.scores_.data(), K, width);
       }
       for (Index c = 0; c < m; ++c) {
         if (c + kCandidateAhead < m) {
@@ -1529,9 +1526,7 @@ class SequenceModel {
       if constexpr (!Selector::kAllPositions) {
         Scalar* dst = w.dvals.data() + pos[k] * w.val_stride;
         const Scalar* src = w.dsel.data() + k * w.val_stride;
-        detail::for_each_lane<xsimd::default_arch, Scalar>(V, [&](auto lanes, Index c) {
-          detail::store_lanes(detail::load_lanes(lanes, dst + c) + detail::load_lanes(lanes, src + c), dst + c);
-        });
+        detail::add_lanes(dst, src, V);
       }
     }
 
@@ -1546,10 +1541,7 @@ class SequenceModel {
         w.scorer, w.q.data(), w.keys.data(), w.sem_stride, L, w.valid.data(), w.ds.data(), w.dq.data(),
         [&](Index j, const Scalar* dir, Scalar scale) {
           Scalar* dk = w.dkeys.data() + j * w.sem_stride;
-          detail::for_each_lane<xsimd::default_arch, Scalar>(sem, [&](auto lanes, Index c) {
-            using T = typename decltype(lanes)::type;
-            detail::store_lanes(detail::load_lanes(lanes, dk + c) + T(scale) * detail::load_lanes(lanes, dir + c), dk + c);
-          });
+          detail::add_scaled_lanes(dk, dir, scale, sem);
         },
         kGroups ? w.slot_time_ds.data() : g.time_ds.data(), g.scorer);
     if constexpr (kGroups) {

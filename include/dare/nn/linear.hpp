@@ -30,7 +30,6 @@
 #include <vector>
 
 #include <Eigen/Core>
-#include <xsimd/xsimd.hpp>
 
 #include "dare/core/config.hpp"
 #include "dare/core/error.hpp"
@@ -187,10 +186,7 @@ class Linear {
     Scalar* db = bias_.grad.data() + r0;
     for (Index j = 0; j < dy.cols(); ++j) {
       const Scalar* g = dy.col(j).data() + r0;
-      ::dare::detail::for_each_lane<xsimd::default_arch, Scalar>(r1 - r0, [&](auto lanes, Index i) {
-        using ::dare::detail::load_lanes, ::dare::detail::store_lanes;
-        store_lanes(load_lanes(lanes, db + i) + load_lanes(lanes, g + i), db + i);
-      });
+      ::dare::detail::add_lanes(db, g, r1 - r0);
     }
   }
 

@@ -110,6 +110,9 @@ class MultiSearch {
     detail::checked_dim<Dim>("MultiSearch::search", dim);
     detail::check_queries_args("MultiSearch::search", queries, m, query_stride, n, n, dim);
     detail::check_rows_args("MultiSearch::search", queries, rows, n, row_stride, positions, dim);
+    // A mask with no padded position is no mask: the same results, without TopK copying every
+    // target's scores to apply it, and open to the one-target and fused pipelines.
+    if (valid != nullptr && std::find(valid, valid + n, std::uint8_t{0}) == valid + n) valid = nullptr;
     if constexpr (kSimd) {
       if (m == 1 && valid == nullptr) {
         single(queries, rows, n, row_stride, positions, out_scores, dim);
