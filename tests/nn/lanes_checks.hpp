@@ -19,6 +19,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "dare/nn/batch_norm.hpp"
@@ -30,6 +31,11 @@ namespace dare_test {
 inline const std::vector<dare::Index>& lane_feature_counts() {
   static const std::vector<dare::Index> counts = {1, 3, 4, 7, 8, 9, 15, 16, 17, 31, 33, 64, 80, 200};
   return counts;
+}
+
+/// The row ranges a caller splitting rows over threads may pass: all rows, and an inner part.
+inline std::vector<std::pair<dare::Index, dare::Index>> row_ranges(dare::Index features) {
+  return {{0, features}, {features / 3, features - features / 4}};
 }
 
 /// Equal bits, or both NaN.
@@ -111,8 +117,7 @@ std::string check_prelu_lanes() {
       out += first_difference(in_place, want_in_place, "PReLU forward in place, " + shape);
       act.input_grad_cols(x, dy, dx, 0, cols);
       out += first_difference(dx, want_dx, "PReLU input gradient, " + shape);
-      for (const auto& [r0, r1] : {std::pair<dare::Index, dare::Index>{0, features},
-                                   std::pair<dare::Index, dare::Index>{features / 3, features - features / 4}}) {
+      for (const auto& [r0, r1] : row_ranges(features)) {
         Matrix sums(r1 - r0, 1), want(r1 - r0, 1), magnitude(r1 - r0, 1);
         want.setZero();
         magnitude.setZero();
@@ -271,8 +276,7 @@ std::string check_linear_bias_lanes() {
     out += first_difference(y, want_y, "Linear forward");
 
     const Matrix dy = lanes_input<Scalar>(rng, features, cols, true);
-    for (const auto& [r0, r1] : {std::pair<dare::Index, dare::Index>{0, features},
-                                 std::pair<dare::Index, dare::Index>{features / 3, features - features / 4}}) {
+    for (const auto& [r0, r1] : row_ranges(features)) {
       const Matrix start = lanes_input<Scalar>(rng, features, 1, false);
       Matrix want = start;
       for (dare::Index j = 0; j < cols; ++j) {
