@@ -280,8 +280,10 @@ class SequenceModel {
   const ModelConfig& config() const noexcept { return config_; }
   Index att_dim() const noexcept { return A_; }
   Index repr_dim() const noexcept { return R_; }
-  /// Width of one behaviour's representation [item | category (| time)]: fields × R.
-  Index value_width() const noexcept { return kFields * config_.repr_dim; }
+  /// Width of one behaviour's representation [item | category (| time)]: fields × R, a
+  /// compile-time constant when R is (so that a row copy of it is a few vector moves, not a
+  /// call to memcpy: 21 of them per serving candidate).
+  Index value_width() const noexcept { return kFields * Index(R_); }
   /// Width of the head input: [v, u, v ⊙ u] (3 × value width) or [v, u] without TR.
   Index feature_width() const noexcept { return (config_.target_aware ? 3 : 2) * value_width(); }
   /// The model's kind: its Table 1 name (dare, twin, twin-hard, twin-proj, twin-notr,
