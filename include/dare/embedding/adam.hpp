@@ -538,7 +538,7 @@ class TableAdam : public detail::TableOptimizerBase<Scalar, Dim> {
   AlignedVector<Scalar> m_;
   AlignedVector<Scalar> v_;
   std::vector<std::uint64_t> touched_;  // dense_step: a bit per row, clear between steps
-  std::vector<std::int32_t> slot_of_;    // dense_step: the gradient slot of each marked row
+  AlignedVector<std::int32_t> slot_of_;  // dense_step: the gradient slot of each marked row (read at random)
   // Deferred rows: the step each row is up to date with (at least replay_base_, the last
   // synchronize's), and the coefficients of the steps since then (step replay_base_ + 1 + i
   // at i), run in replay_mode_.

@@ -192,7 +192,7 @@ class SparseGrad {
 
   Extent<Dim> dim_;
   Index stride_;
-  std::vector<Bucket> buckets_;
+  AlignedVector<Bucket> buckets_;  // probed at random: huge pages once large (core/aligned.hpp)
   std::size_t mask_ = 0;
   int shift_ = 32;
   std::vector<Id> ids_;
