@@ -241,16 +241,24 @@ void breakdown_case(const char* name, const dare::Dataset& data, int threads, in
     double floor_us;
     const char* bound;
   };
-  const double window_bytes = L * (A2 + V) * 4 * static_cast<double>(gathers) / samples;  // per sample
+  const double windows = static_cast<double>(gathers) / samples;  // distinct windows per sample
+  const double window_bytes = L * (A2 + V) * 4 * windows;          // per sample
+  // A window's gradient rows are added once per window into the batch's accumulators (the
+  // keys' 2A floats and the values' V per position), each read and written: per sample
+  // 2 · 4 · L · width · windows bytes, besides the target's own rows.
+  const double key_grad_bytes = 2 * 4 * L * A2 * windows;
+  const double value_grad_bytes = 2 * 4 * (L * windows + 1) * V;
+  // The heads run on every thread (the GEMMs split by columns), so their floor is the
+  // arithmetic spread over the threads; the other batch stages' floors are one thread's.
   const Row rows[] = {
       {dare::Stage::Gather, window_bytes * byte_us, "distinct windows' rows at bandwidth"},
       {dare::Stage::Search, 2 * L * A2 * flop_us, "L dot products"},
       {dare::Stage::Attention, 2 * (K + L) * V * flop_us, "main (K) and auxiliary (L) sums"},
-      {dare::Stage::Heads, head_flops * flop_us, "both heads' GEMMs, fwd + bwd"},
+      {dare::Stage::Heads, head_flops * flop_us / threads, "both heads' GEMMs, fwd + bwd, over the threads"},
       {dare::Stage::BackGather, window_bytes * byte_us, "the rows again"},
       {dare::Stage::BackAttention, 4 * (K + L) * V * flop_us, "the sums' backward"},
-      {dare::Stage::BackSearch, 4 * L * A2 * flop_us, "dq and dkeys"},
-      {dare::Stage::BackValues, (L + 1) * V * 4 * byte_us, "value gradients written"},
+      {dare::Stage::BackSearch, 4 * L * A2 * flop_us + key_grad_bytes * byte_us, "dq, dkeys; key rows added per window"},
+      {dare::Stage::BackValues, value_grad_bytes * byte_us, "value rows added per window"},
       {dare::Stage::Merge, 0, "-"},
       {dare::Stage::Optimizer, (every_row ? table_bytes / static_cast<double>(B) : 0) * byte_us,
        every_row ? "every row's value and moments" : "(touched rows: in gather's bytes)"},
@@ -276,8 +284,9 @@ void breakdown_case(const char* name, const dare::Dataset& data, int threads, in
               100 * accounted / (1e6 * wall / samples));
   if (mode == dare::AdamMode::Dense && defer)
     std::printf("  synchronize() after the timed steps: %.2f ms (the deferred rows brought up to date)\n", 1e3 * sync_s);
-  std::printf("  (core-us: the workers' time summed, per sample; of step: its share of the wall time; x floor\n"
-              "   below 1: faster than the probe's read rate, which a read-and-write stream can beat)\n");
+  std::printf("  (core-us: the workers' time summed, per sample; heads, merge and optimizer, which run on all the\n"
+              "   threads at once, their wall time; of step: its share of the wall time; x floor below 1: faster\n"
+              "   than the probe's read rate, which a read-and-write stream, or rows in cache, can beat)\n");
 }
 
 template <class Model>
