@@ -16,7 +16,9 @@
 // a 4 M-row table, prefetched 8 ahead, 34 ns a row with 4 KiB pages, 16 ns with huge pages.
 // Where the kernel has none, or refuses, nothing changes but the alignment. Smaller
 // allocations are 64-byte aligned as before; the rounding wastes at most 2 MiB of address
-// space per large buffer, and no memory that is never touched.
+// space per large buffer, and no memory that is never touched. A huge page is backed whole
+// once any byte of it is touched, and the kernel may compact memory to find one when it is
+// first touched; define DARE_NO_HUGE_PAGES to keep the alignment but not ask.
 #pragma once
 
 #include <unistd.h>
@@ -45,7 +47,7 @@ namespace detail {
 /// Asks the kernel to back [p, p + bytes) with transparent huge pages; a hint: where the
 /// system has none (or says no) the memory stays as it is.
 inline void advise_huge_pages(void* p, std::size_t bytes) noexcept {
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
+#if defined(__linux__) && defined(MADV_HUGEPAGE) && !defined(DARE_NO_HUGE_PAGES)
   (void)::madvise(p, bytes, MADV_HUGEPAGE);
 #else
   (void)p;
