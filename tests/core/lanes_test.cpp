@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <type_traits>
 #include <vector>
@@ -58,4 +59,29 @@ TEMPLATE_TEST_CASE("a lane body gives the same values on a batch as one element 
   }
   CHECK(scalar_out[0] == 1);            // -0 takes the other branch: 0.1 · -0 · -0 + 1
   CHECK(scalar_out[3] == Scalar(1.1));  // 0.1 · -1 · -1 + 1
+}
+
+TEMPLATE_TEST_CASE("a lane copy writes exactly [0, n), every bit of it, at any offset", "[core][lanes]", float, double) {
+  using Scalar = TestType;
+  const Index W = Index(xsimd::batch<Scalar>::size);
+  std::vector<Scalar> src(static_cast<std::size_t>(4 * W + 16));
+  for (std::size_t i = 0; i < src.size(); ++i) src[i] = (i % 2 ? -1 : 1) * Scalar(i) / 3;
+  src[1] = Scalar(-0.0);
+  src[2] = std::numeric_limits<Scalar>::quiet_NaN();
+  src[3] = std::numeric_limits<Scalar>::denorm_min();
+  const Scalar guard = Scalar(12345);
+  for (Index offset : {Index{0}, Index{1}, Index{3}}) {     // unaligned starts too
+    for (Index n : {Index{0}, Index{1}, W - 1, W, W + 1, 2 * W + 3, 3 * W}) {
+      std::vector<Scalar> dst(static_cast<std::size_t>(n + offset + 2), guard);
+      dare::detail::copy_lanes(dst.data() + offset, src.data() + offset, n);
+      INFO("n = " << n << ", offset = " << offset);
+      for (Index i = 0; i < offset; ++i) CHECK(dst[static_cast<std::size_t>(i)] == guard);
+      for (Index i = offset; i < offset + n; ++i) {
+        const Scalar a = dst[static_cast<std::size_t>(i)], b = src[static_cast<std::size_t>(i)];
+        CHECK(std::memcmp(&a, &b, sizeof(Scalar)) == 0);
+      }
+      CHECK(dst[static_cast<std::size_t>(offset + n)] == guard);
+      CHECK(dst[static_cast<std::size_t>(offset + n + 1)] == guard);
+    }
+  }
 }

@@ -82,6 +82,13 @@ inline void add_lanes(Scalar* dst, const Scalar* src, Index n) noexcept {
   });
 }
 
+/// dst[0, n) = src[0, n) on Arch's lanes (the two must not overlap): for rows of a few hundred
+/// bytes at a run-time length, where a call to memcpy costs more than the copy.
+template <class Arch = xsimd::default_arch, class Scalar>
+inline void copy_lanes(Scalar* dst, const Scalar* src, Index n) noexcept {
+  for_each_lane<Arch, Scalar>(n, [&](auto lanes, Index i) { store_lanes(load_lanes(lanes, src + i), dst + i); });
+}
+
 /// dst[0, n) += scale · src[0, n) on Arch's lanes (the two may overlap only exactly).
 template <class Arch = xsimd::default_arch, class Scalar>
 inline void add_scaled_lanes(Scalar* dst, const Scalar* src, Scalar scale, Index n) noexcept {

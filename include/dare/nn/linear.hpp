@@ -166,9 +166,10 @@ class Linear {
   /// Columns [c0, c0 + n) of y = W x + b (y sized out() x B by the caller).
   void forward_cols(const Matrix& x, Matrix& y, Index c0, Index n) const {
     // The bias first and the product added to it: one pass over y, where assigning the
-    // product would zero y first and adding the bias would be another.
+    // product would zero y first and adding the bias would be another. The copy runs on
+    // lanes: std::copy called memmove once per column (4% of a serving call).
     const Scalar* bias = bias_.value.data();
-    for (Index j = c0; j < c0 + n; ++j) std::copy(bias, bias + out(), y.col(j).data());
+    for (Index j = c0; j < c0 + n; ++j) ::dare::detail::copy_lanes(y.col(j).data(), bias, out());
     y.middleCols(c0, n).noalias() += weight_.value * x.middleCols(c0, n);
   }
   /// Columns [r0, r0 + n) of dW += dy xᵀ, for the layer's input x (in() x B): input features
