@@ -61,7 +61,7 @@ TEMPLATE_TEST_CASE("a lane body gives the same values on a batch as one element 
   CHECK(scalar_out[3] == Scalar(1.1));  // 0.1 · -1 · -1 + 1
 }
 
-TEMPLATE_TEST_CASE("a lane copy writes exactly [0, n), every bit of it, at any offset", "[core][lanes]", float, double) {
+TEMPLATE_TEST_CASE("a lane copy writes exactly the n elements it is given, every bit of them, at any offset", "[core][lanes]", float, double) {
   using Scalar = TestType;
   const Index W = Index(xsimd::batch<Scalar>::size);
   std::vector<Scalar> src(static_cast<std::size_t>(4 * W + 16));
