@@ -84,8 +84,6 @@
 #include <utility>
 #include <vector>
 
-#include <sys/mman.h>
-
 #include "dare/core/aligned.hpp"
 #include "dare/core/simd.hpp"
 #include "dare/search/dot_kernels.hpp"
@@ -106,24 +104,21 @@ using dare::Index;
 constexpr Index kBatch = 100;      // candidate targets per user in batched ranking
 constexpr Index kQuerySets = 16;   // iterations rotate through this many queries
 constexpr std::size_t kPoolBytes = std::size_t(1) << 30;
+constexpr std::size_t kPoolFloats = kPoolBytes / sizeof(float);
 constexpr std::size_t kSlotAlign = 4096;
 
 enum class Temp { hot, cold };
 
-/// 1 GiB of uniform [-1, 1) floats, 2 MiB aligned, transparent huge pages requested (so
-/// a cold history costs memory traffic, not page walks). Made on first use, shared by all
-/// cases.
+/// 1 GiB of uniform [-1, 1) floats, from dare's AlignedAllocator: 2 MiB aligned, transparent
+/// huge pages requested (so a cold history costs memory traffic, not page walks). Made on
+/// first use, shared by all cases.
 class Pool {
  public:
   /// Floats uniform in [-1, 1), or (raw_bits) the generator's 32-bit words themselves.
   explicit Pool(bool raw_bits = false) {
-    constexpr std::size_t huge = std::size_t(2) << 20;
-    data_.reset(static_cast<float*>(std::aligned_alloc(huge, kPoolBytes)));
-    if (!data_) throw std::bad_alloc();
-    madvise(data_.get(), kPoolBytes, MADV_HUGEPAGE);
+    data_.reset(dare::AlignedAllocator<float>().allocate(kPoolFloats));
     std::uint64_t state = 0x9E3779B97F4A7C15ull;
-    const std::size_t count = kPoolBytes / sizeof(float);
-    for (std::size_t i = 0; i < count; ++i) {
+    for (std::size_t i = 0; i < kPoolFloats; ++i) {
       state ^= state << 13, state ^= state >> 7, state ^= state << 17;  // xorshift64
       if (raw_bits) {
         const auto word = static_cast<std::uint32_t>(state >> 32);
@@ -137,7 +132,7 @@ class Pool {
 
  private:
   struct Free {
-    void operator()(float* p) const { std::free(p); }
+    void operator()(float* p) const { dare::AlignedAllocator<float>().deallocate(p, kPoolFloats); }
   };
   std::unique_ptr<float, Free> data_;
 };
@@ -168,7 +163,7 @@ class Histories {
   Histories(Temp temp, Index n, Index a, const Pool& from = pool()) : base_(from.data()) {
     const std::size_t bytes = std::size_t(n * a) * sizeof(float);
     slot_floats_ = (bytes + kSlotAlign - 1) / kSlotAlign * kSlotAlign / sizeof(float);
-    const std::size_t slots = temp == Temp::hot ? 1 : kPoolBytes / sizeof(float) / slot_floats_;
+    const std::size_t slots = temp == Temp::hot ? 1 : kPoolFloats / slot_floats_;
     order_.resize(slots);
     std::iota(order_.begin(), order_.end(), std::size_t(0));
     std::shuffle(order_.begin(), order_.end(), std::mt19937_64(slots));
