@@ -14,6 +14,15 @@ TEMPLATE_TEST_CASE("top-K equals a full stable sort on " DARE_TEST_ARCH_NAME,
   CHECK(cases > 1000);
 }
 
+TEMPLATE_TEST_CASE("top-K ranks a few ties among the candidates by position on " DARE_TEST_ARCH_NAME,
+                   "[search][topk][arch]", float, double) {
+  using Arch = DARE_TEST_ARCH;
+  DARE_SKIP_UNLESS_ARCH_RUNS();
+  dare::Index cases = 0;
+  CHECK(dare_test::check_topk_few_ties<TestType, Arch>(cases) == "");
+  CHECK(cases > 150);
+}
+
 TEMPLATE_TEST_CASE("top-K over long histories equals a full stable sort and reports NaN on "
                    DARE_TEST_ARCH_NAME, "[search][topk][arch]", float, double) {
   using Arch = DARE_TEST_ARCH;

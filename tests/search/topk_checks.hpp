@@ -69,6 +69,49 @@ std::string check_topk_random(dare::Index& cases) {
   return "";
 }
 
+/// Distinct scores but for a few ties among the best (equal values, or -0 against +0), so
+/// that the few candidates left after the bound hold a tie: TopK ranks them by counting the
+/// higher scores only, which equal scores leave short of a permutation, and must then
+/// rank ties by position. A tie at the k-th place decides which of the two is kept.
+template <class Scalar, class Arch>
+std::string check_topk_few_ties(dare::Index& cases) {
+  using dare::Index;
+  std::mt19937 rng(4321);
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  for (Index n : {Index(64), Index(200), Index(1000)})
+    for (Index k : {Index(5), Index(20), Index(50)}) {
+      dare::TopK<Scalar, Arch> topk(k);
+      for (int trial = 0; trial < 20; ++trial) {
+        std::vector<Scalar> scores(static_cast<std::size_t>(n));
+        for (auto& s : scores) s = Scalar(unit(rng) * 2 - 1);
+        std::vector<Index> order(static_cast<std::size_t>(n));
+        for (Index i = 0; i < n; ++i) order[i] = i;
+        std::sort(order.begin(), order.end(), [&](Index a, Index b) { return scores[a] > scores[b]; });
+        // trial 0 ties the k-th and (k+1)-th best; others tie a random rank above k with
+        // the next, and from trial 10 on one pair is -0 and +0 instead.
+        const Index r = trial == 0 ? k - 1 : Index(unit(rng) * double(k - 1));
+        if (r + 1 >= n) continue;
+        const Index a = order[r], b = order[r + 1];
+        if (trial >= 10) {  // shift every score so that a's is 0, then a = -0 and b = +0
+          const Scalar shift = scores[a];
+          for (auto& s : scores) s -= shift;
+          scores[a] = Scalar(-0.0);
+          scores[b] = Scalar(0.0);
+        } else {
+          scores[a] = scores[b];
+        }
+        ++cases;
+        if (!same_as_reference(topk, scores, nullptr)) {
+          std::ostringstream os;
+          os << Arch::name() << " n=" << n << " k=" << k << " trial " << trial
+             << ": results differ with a tie at rank " << r;
+          return os.str();
+        }
+      }
+    }
+  return "";
+}
+
 /// Long histories (10k and 100k positions), where the bound pass works in segments and the
 /// gather skips most spans: K in {20, 50, 100}, distinct scores or few levels, recent-heavy
 /// scores (the best near the end, as attention scores often are), with and without a mask.

@@ -50,6 +50,14 @@ TEMPLATE_TEST_CASE("top-K equals a full stable sort over random scores, with and
   CHECK(cases > 1000);
 }
 
+TEMPLATE_TEST_CASE("top-K ranks a few ties among the candidates by position",
+                   "[search][topk]", float, double) {
+  Index cases = 0;
+  CHECK(dare_test::check_topk_few_ties<TestType, xsimd::default_arch>(cases) == "");
+  CHECK(dare_test::check_topk_few_ties<TestType, xsimd::unavailable>(cases) == "");
+  CHECK(cases > 300);
+}
+
 TEMPLATE_TEST_CASE("top-K without SIMD (the scalar passes) equals a full stable sort",
                    "[search][topk]", float, double) {
   Index cases = 0;
