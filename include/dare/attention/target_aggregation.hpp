@@ -16,6 +16,7 @@
 #pragma once
 
 #include <array>
+#include <cmath>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -48,21 +49,20 @@ class TargetAggregation {
   void forward(const Scalar* weights, const Scalar* rows, Index row_stride, Index n,
                const Scalar* target, Scalar* u, Scalar* tr) const {
     check_block(rows, row_stride, n);
-    DARE_ASSERT(u != nullptr && (tr == nullptr || target != nullptr));
-    const Index d = dim();
-    if constexpr (Dim != Dynamic) {
-      weighted_sum_fixed(weights, rows, row_stride, n, u);
-    } else {
-      for (Index c = 0; c < d; ++c) u[c] = 0;
-      for (Index i = 0; i < n; ++i) {
-        const Scalar w = weights[i];
-        const Scalar* r = rows + i * row_stride;
-        for (Index c = 0; c < d; ++c) u[c] += w * r[c];
-      }
-    }
-    if (tr != nullptr) {
-      for (Index c = 0; c < d; ++c) tr[c] = target[c] * u[c];
-    }
+    forward_rows(weights, n, [=](Index i) { return rows + i * row_stride; }, target, u, tr);
+  }
+
+  /// forward() over the rows index[0, n) of a block (rows_i at rows + index[i] * row_stride,
+  /// each index in [0, count)): the same bits as forward() on those rows copied out in that
+  /// order, without the copy (the search's K kept behaviours out of the window's L).
+  void forward_selected(const Scalar* weights, const Scalar* rows, Index row_stride, Index count,
+                        const Index* index, Index n, const Scalar* target, Scalar* u, Scalar* tr) const {
+    check_block(rows, row_stride, count);
+    DARE_ASSERT(n == 0 || index != nullptr);
+    forward_rows(weights, n, [=](Index i) {
+      DARE_ASSERT(index[i] >= 0 && index[i] < count);
+      return rows + index[i] * row_stride;
+    }, target, u, tr);
   }
 
   /// Given du = dL/du and dtr = dL/dtr (either may be nullptr, meaning zero): writes
@@ -110,8 +110,29 @@ class TargetAggregation {
   // possible aliasing forces there (200 rows of 48 floats: 0.39 instead of 0.75 us on this
   // project's Xeon). Whole SIMD batches, unrolled by construction: GCC unrolls them only at
   // -O3, and at -O2 the sums went through memory.
-  static void weighted_sum_fixed(const Scalar* weights, const Scalar* rows, Index row_stride, Index n,
-                                 Scalar* u) noexcept {
+  // u = Σ_i weights[i] · row(i) (then tr = target ⊙ u): forward's arithmetic, one order of
+  // operations whichever rows `row` gives.
+  template <class Row>
+  void forward_rows(const Scalar* weights, Index n, Row row, const Scalar* target, Scalar* u, Scalar* tr) const {
+    DARE_ASSERT(u != nullptr && (tr == nullptr || target != nullptr));
+    const Index d = dim();
+    if constexpr (Dim != Dynamic) {
+      weighted_sum_fixed(weights, n, row, u);
+    } else {
+      for (Index c = 0; c < d; ++c) u[c] = 0;
+      for (Index i = 0; i < n; ++i) {
+        const Scalar w = weights[i];
+        const Scalar* r = row(i);
+        for (Index c = 0; c < d; ++c) u[c] += w * r[c];
+      }
+    }
+    if (tr != nullptr) {
+      for (Index c = 0; c < d; ++c) tr[c] = target[c] * u[c];
+    }
+  }
+
+  template <class Row>
+  static void weighted_sum_fixed(const Scalar* weights, Index n, Row row, Scalar* u) noexcept {
     using B = xsimd::batch<Scalar>;
     constexpr Index W = static_cast<Index>(B::size);
     constexpr Index kFull = Dim / W, kTail = Dim % W;
@@ -122,9 +143,15 @@ class TargetAggregation {
     for (Index i = 0; i < n; ++i) {
       const Scalar w = weights[i];
       const B wb(w);
-      const Scalar* r = rows + i * row_stride;
-      detail::unroll(each_batch, [&](auto b) { acc[b] = acc[b] + wb * B::load_unaligned(r + b * W); });
+      const Scalar* r = row(i);
+      // Fused where the target has FMA, spelled out rather than left to the compiler's
+      // contraction, which differed between instantiations (forward and forward_selected).
+      detail::unroll(each_batch, [&](auto b) { acc[b] = xsimd::fma(wb, B::load_unaligned(r + b * W), acc[b]); });
+#if defined(__FMA__)
+      for (Index c = 0; c < kTail; ++c) tail[c] = std::fma(w, r[kFull * W + c], tail[c]);
+#else
       for (Index c = 0; c < kTail; ++c) tail[c] += w * r[kFull * W + c];
+#endif
     }
     detail::unroll(each_batch, [&](auto b) { acc[b].store_unaligned(u + b * W); });
     for (Index c = 0; c < kTail; ++c) u[kFull * W + c] = tail[c];

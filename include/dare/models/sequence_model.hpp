@@ -1434,12 +1434,12 @@ class SequenceModel {
     std::copy(pos, pos + K, top_pos + col * K);
     Scalar* x = xs.col(col).data();
     copy_row(w.v.data(), V, x);
-    const Scalar* rows = w.vals.data();
-    if constexpr (!Selector::kAllPositions) {
-      for (Index k = 0; k < K; ++k) copy_row(w.vals.data() + pos[k] * w.val_stride, V, w.sel.data() + k * w.val_stride);
-      rows = w.sel.data();
+    Scalar* tr = config_.target_aware ? x + 2 * V : nullptr;
+    if constexpr (Selector::kAllPositions) {
+      aggregation_.forward(tw, w.vals.data(), w.val_stride, K, w.v.data(), x + V, tr);
+    } else {
+      aggregation_.forward_selected(tw, w.vals.data(), w.val_stride, config_.max_len, pos, K, w.v.data(), x + V, tr);
     }
-    aggregation_.forward(tw, rows, w.val_stride, K, w.v.data(), x + V, config_.target_aware ? x + 2 * V : nullptr);
   }
 
   // From the logits of one target: selection, attention, aggregation into column `col` (and,
