@@ -144,7 +144,7 @@ class TopK {
     groups_ = ((k < 64 ? 3 * k / 2 : 3 * k) + W) / W * W;
     segments_ = (groups_ + kStride - 1) / kStride;
     group_max_.resize(static_cast<std::size_t>(segments_ * kStride));
-    group_rank_.resize(static_cast<std::size_t>(groups_ + W));  // count_greater's 2W multiple
+    group_rank_.resize(static_cast<std::size_t>(groups_));
   }
 
   Index k() const noexcept { return k_; }
@@ -380,14 +380,17 @@ class TopK {
   /// rank[i] = number of v[j], j in [0, count), above v[i] (equal ones not counted): one
   /// compare per pair, where count_better's ties cost three. Two registers of v share each
   /// broadcast v[j], and each of their counts has two partial sums. v and rank hold count
-  /// rounded up to 2W entries (v's extra entries are read, whatever they hold, and ranked
-  /// nowhere). With no ties among v[0, count) these are count_better's ranks.
+  /// rounded up to W entries (v's extra entries are read, whatever they hold, and ranked
+  /// nowhere; v may be a caller's group maxima). With no ties among v[0, count) these are
+  /// count_better's ranks. Returns the sum of the ranks written, whole registers included.
   static std::int64_t count_greater(const Scalar* v, Index count, Count* rank) noexcept {
     if constexpr (kSimd) {
       using B = xsimd::batch<Scalar, Arch>;
       CountBatch total(Count(0));
       for (Index i0 = 0; i0 < count; i0 += 2 * W) {
-        const B x0 = B::load_unaligned(v + i0), x1 = B::load_unaligned(v + i0 + W);
+        // The last pass may hold one register: its second then repeats the first, unwritten.
+        const bool two = i0 + W < count;
+        const B x0 = B::load_unaligned(v + i0), x1 = two ? B::load_unaligned(v + i0 + W) : x0;
         CountBatch a0(Count(0)), a1(Count(0)), b0(Count(0)), b1(Count(0));
         Index j = 0;
         for (; j + 2 <= count; j += 2) {
@@ -404,8 +407,11 @@ class TopK {
         }
         const CountBatch r0 = a0 + b0, r1 = a1 + b1;
         r0.store_unaligned(rank + i0);
-        r1.store_unaligned(rank + i0 + W);
-        total = total + (r0 + r1);
+        total = total + r0;
+        if (two) {
+          r1.store_unaligned(rank + i0 + W);
+          total = total + r1;
+        }
       }
       alignas(64) Count lanes[W];  // summed from memory, see count_at_least
       total.store_aligned(lanes);
@@ -678,17 +684,14 @@ class TopK {
       heap_select(count, positions, out_scores);
   }
 
-  /// Fills v[count, count + 2W) with +inf: whole registers past the last candidate then hold
-  /// no NaN, and every candidate ranks them nowhere (count_greater counts them 0).
+  /// Fills v[count, count + W) with +inf: the whole register past the last candidate then
+  /// holds no NaN, and count_greater ranks its extra lanes 0 (nothing is above +inf).
   static void pad_after(Scalar* v, Index count) noexcept {
     const Scalar inf = std::numeric_limits<Scalar>::infinity();
     if constexpr (kSimd) {
-      using B = xsimd::batch<Scalar, Arch>;
-      B(inf).store_unaligned(v + count);
-      B(inf).store_unaligned(v + count + W);
+      xsimd::batch<Scalar, Arch>(inf).store_unaligned(v + count);
     } else {
       v[count] = inf;
-      v[count + 1] = inf;
     }
   }
 
@@ -732,7 +735,7 @@ class TopK {
   /// Ranks the candidates by counting and writes the first k: the fast path, taken when the
   /// bound leaves few candidates (always, for distinct scores, in the search stage's sizes).
   void rank_select(Index count, Index* positions, Scalar* out_scores) {
-    grow(rank_, count + 2 * W);
+    grow(rank_, count + W);
     Count* rank = rank_.data();
     // Distinct scores (the usual case) need one compare per pair: their counts of higher
     // scores sum to count (count - 1) / 2, and every tied pair takes one from that sum.
