@@ -377,13 +377,23 @@ class TopK {
     return (c0 + c1) + (c2 + c3);
   }
 
+  /// The sum of c's lanes. Summed from memory: xsimd 8.1's hadd on AVX-512 trips GCC 12's
+  /// false -Wuninitialized inside the intrinsics (bug 105593) in every file that includes this.
+  static Index lane_total(const CountBatch& c) noexcept {
+    alignas(64) Count lanes[W];
+    c.store_aligned(lanes);
+    Index total = 0;
+    for (Index l = 0; l < W; ++l) total += lanes[l];
+    return total;
+  }
+
   /// rank[i] = number of v[j], j in [0, count), above v[i] (equal ones not counted): one
   /// compare per pair, where count_better's ties cost three. Two registers of v share each
   /// broadcast v[j], and each of their counts has two partial sums. v and rank hold count
   /// rounded up to W entries (v's extra entries are read, whatever they hold, and ranked
   /// nowhere; v may be a caller's group maxima). With no ties among v[0, count) these are
   /// count_better's ranks. Returns the sum of the ranks written, whole registers included.
-  static std::int64_t count_greater(const Scalar* v, Index count, Count* rank) noexcept {
+  static Index count_greater(const Scalar* v, Index count, Count* rank) noexcept {
     if constexpr (kSimd) {
       using B = xsimd::batch<Scalar, Arch>;
       CountBatch total(Count(0));
@@ -413,13 +423,9 @@ class TopK {
           total = total + r1;
         }
       }
-      alignas(64) Count lanes[W];  // summed from memory, see count_at_least
-      total.store_aligned(lanes);
-      std::int64_t sum = 0;
-      for (Index l = 0; l < W; ++l) sum += lanes[l];
-      return sum;
+      return lane_total(total);
     } else {
-      std::int64_t sum = 0;
+      Index sum = 0;
       for (Index i = 0; i < count; ++i) {
         Count above = 0;
         for (Index j = 0; j < count; ++j) above += Count(v[j] > v[i]);
@@ -490,13 +496,7 @@ class TopK {
         c1 = add_where(c1, B::load_unaligned(v + i + W) >= b);
       }
       if (i < padded) c0 = add_where(c0, B::load_unaligned(v + i) >= b);
-      // Summed from memory: xsimd 8.1's hadd on AVX-512 trips GCC 12's false
-      // -Wuninitialized inside the intrinsics (bug 105593) in every file that includes this.
-      alignas(64) Count lanes[W];
-      (c0 + c1).store_aligned(lanes);
-      Index total = 0;
-      for (Index l = 0; l < W; ++l) total += lanes[l];
-      return total;
+      return lane_total(c0 + c1);
     } else {
       Index c = 0;
       for (Index i = 0; i < padded; ++i) c += v[i] >= x;
@@ -741,8 +741,8 @@ class TopK {
     // scores sum to count (count - 1) / 2, and every tied pair takes one from that sum.
     // (With the +inf padding, count_greater's sum over whole registers is that of [0, count).)
     pad_after(cand_score_.data(), count);
-    const std::int64_t sum = count_greater(cand_score_.data(), count, rank);
-    if (sum != std::int64_t(count) * (count - 1) / 2) count_better(cand_score_.data(), count, rank);
+    if (count_greater(cand_score_.data(), count, rank) != count * (count - 1) / 2)
+      count_better(cand_score_.data(), count, rank);
     // Ranks are a permutation of [0, count). Branch-free (a branch on r < k mispredicts on
     // about every third candidate): every rank from k - 1 on is written to slot k - 1, then
     // the one ranked k - 1 again.
