@@ -685,14 +685,10 @@ class TopK {
   }
 
   /// Fills v[count, count + W) with +inf: the whole register past the last candidate then
-  /// holds no NaN, and count_greater ranks its extra lanes 0 (nothing is above +inf).
+  /// holds no NaN, and count_greater ranks its extra lanes 0 (nothing is above +inf). The
+  /// scalar passes read only [0, count) and need none.
   static void pad_after(Scalar* v, Index count) noexcept {
-    const Scalar inf = std::numeric_limits<Scalar>::infinity();
-    if constexpr (kSimd) {
-      xsimd::batch<Scalar, Arch>(inf).store_unaligned(v + count);
-    } else {
-      v[count] = inf;
-    }
+    if constexpr (kSimd) xsimd::batch<Scalar, Arch>(std::numeric_limits<Scalar>::infinity()).store_unaligned(v + count);
   }
 
   /// Copies the entries not below `bound` (and any NaN), in position order, to the candidate
